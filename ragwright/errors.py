@@ -1,0 +1,132 @@
+"""Every exception ragwright raises on purpose.
+
+The tree separates what the *user* can fix (a broken file, a bad reference)
+from what a *provider* did (an HTTP status, a timeout), so the CLI can map the
+first to exit code 2 with a precise message and retry or report the second::
+
+    RagwrightError
+    ├── UserError                      exit code 2; message says what, where, and the fix
+    │   ├── ConfigError                settings or ragwright.toml
+    │   ├── InputFileError             a file we read: .path, .line, .field
+    │   │   ├── GoldenSetError         a golden set line
+    │   │   └── PromptFileError        a prompt version file or prompt.yaml
+    │   ├── PromptError                prompt lookup and lifecycle (unknown alias, ...)
+    │   │   ├── RenderError            missing/unknown/mistyped variable at render time
+    │   │   └── TemplateSecurityError  the sandbox refused an attribute or call
+    │   └── IndexStateError            the vector index is missing or inconsistent
+    └── ProviderError                  a model backend failed: .provider, .model
+        ├── ProviderHTTPError          non-2xx answer: .status_code, .body
+        ├── ProviderTimeoutError       no answer in time
+        └── ModelRequestsBlockedError  network model called while tests forbid it
+
+Vendor SDK exceptions are converted at one boundary (``providers/openai_compat``);
+nothing above that layer catches ``openai.*`` errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "GoldenSetError",
+    "IndexStateError",
+    "InputFileError",
+    "ModelRequestsBlockedError",
+    "PromptError",
+    "PromptFileError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderTimeoutError",
+    "RagwrightError",
+    "RenderError",
+    "TemplateSecurityError",
+    "UserError",
+]
+
+
+class RagwrightError(Exception):
+    """Base of every error ragwright raises deliberately."""
+
+
+class UserError(RagwrightError):
+    """Something the user can fix; the CLI prints it and exits with code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """Invalid settings (environment, ``ragwright.toml``)."""
+
+
+class InputFileError(UserError):
+    """A file we read is unusable; the message names the file, line and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        where = str(self.path)
+        if line is not None:
+            where += f":{line}"
+        if field is not None:
+            where += f" (field '{field}')"
+        super().__init__(f"{where}: {message}")
+        self.detail = message
+
+
+class GoldenSetError(InputFileError):
+    """A golden set line is not JSON or does not validate."""
+
+
+class PromptFileError(InputFileError):
+    """A prompt version file or ``prompt.yaml`` is malformed."""
+
+
+class PromptError(UserError):
+    """A prompt reference, alias or lifecycle step cannot be honoured."""
+
+
+class RenderError(PromptError):
+    """Inputs do not satisfy a prompt version's declared variables."""
+
+
+class TemplateSecurityError(PromptError):
+    """The Jinja sandbox blocked an unsafe attribute or call (template injection)."""
+
+
+class IndexStateError(UserError):
+    """The vector index is missing, empty or inconsistent with its records."""
+
+
+class ProviderError(RagwrightError):
+    """A model backend failed after the retries it was allowed."""
+
+    def __init__(self, message: str, *, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        super().__init__(f"{provider}/{model}: {message}")
+
+
+class ProviderHTTPError(ProviderError):
+    """The backend answered with a non-success HTTP status."""
+
+    def __init__(self, *, provider: str, model: str, status_code: int, body: str) -> None:
+        self.status_code = status_code
+        self.body = body
+        super().__init__(f"HTTP {status_code}: {body[:300]}", provider=provider, model=model)
+
+
+class ProviderTimeoutError(ProviderError):
+    """The backend did not answer within the configured timeout."""
+
+
+class ModelRequestsBlockedError(ProviderError):
+    """A network model was called while ``ALLOW_MODEL_REQUESTS`` is off (tests)."""

@@ -1,0 +1,97 @@
+"""The two capabilities ragwright needs from models, as small interfaces.
+
+A chat model turns messages into text; an embedder turns texts into vectors.
+Network backends, local models and test models all implement the same
+interface, so the chain, the judges and the gate run the same code whatever
+serves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ragwright.usage import Usage
+
+__all__ = [
+    "ChatModel",
+    "ChatRequest",
+    "ChatResponse",
+    "Embedder",
+    "Message",
+    "Role",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One generation request; ``prompt`` and ``tags`` only label the call for the monitor."""
+
+    messages: tuple[Message, ...]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    json_output: bool = False
+    prompt: str | None = None
+    operation: Literal["generate", "judge"] = "generate"
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResponse:
+    text: str
+    usage: Usage
+    model: str
+    provider: str
+    latency_ms: float
+    cached: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ChatModel(ABC):
+    """A text generator. Implement :meth:`generate`; override :meth:`agenerate` if natively async."""
+
+    provider: str
+    model: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    @property
+    def is_local(self) -> bool:
+        """Local models run in-process, cost nothing and need no network."""
+        return self.provider == "local"
+
+    @abstractmethod
+    def generate(self, request: ChatRequest) -> ChatResponse: ...
+
+    async def agenerate(self, request: ChatRequest) -> ChatResponse:
+        # CPU-bound local models run in a worker thread so the event loop stays free.
+        return await asyncio.to_thread(self.generate, request)
+
+
+class Embedder(ABC):
+    """Maps texts to L2-normalised vectors (cosine similarity = dot product)."""
+
+    name: str
+    dimension: int
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+    def encode_one(self, text: str) -> npt.NDArray[np.float32]:
+        return self.encode([text])[0]

@@ -1,0 +1,145 @@
+"""One settings model, read once at the edge (CLI, flow entry) and passed in.
+
+Sources, highest priority first: explicit arguments, ``RAGWRIGHT_*`` environment
+variables, ``ragwright.toml`` in the working directory, defaults. Moving from one
+machine to shared services (Chroma server, MLflow tracking server, an
+OpenAI-compatible endpoint) changes settings, never code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ragwright.errors import ConfigError
+
+__all__ = ["LOCAL_PREFIX", "GateSettings", "Settings", "load_settings"]
+
+LOCAL_PREFIX = "local/"
+"""Model names with this prefix are served in-process, offline, at zero cost."""
+
+BUILTIN_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+
+
+class GateSettings(BaseModel):
+    """Thresholds of the quality gate (``[gate]`` in ragwright.toml)."""
+
+    model_config = {"extra": "forbid"}
+
+    hallucination_rate_max: float = Field(0.10, ge=0, le=1)
+    relevance_min: float = Field(3.0, ge=1, le=5)
+    hallucination_margin: float = Field(0.05, ge=0, le=1)
+    relevance_margin: float = Field(0.25, ge=0)
+    recall_margin: float = Field(0.05, ge=0, le=1)
+    bootstrap_samples: int = Field(2000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+
+class Settings(BaseSettings):
+    """Effective configuration of ragwright; every path is relative to the working directory."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGWRIGHT_",
+        env_nested_delimiter="__",
+        toml_file="ragwright.toml",
+        extra="forbid",
+    )
+
+    home: Path = Field(Path(".ragwright"), description="Directory for all local state.")
+    docs_dir: Path = Field(Path("docs"), description="Documents to ingest.")
+    prompts_dir: Path = Field(BUILTIN_PROMPTS_DIR, description="Root of the prompt store.")
+    golden_sets_dir: Path = Path("golden_sets")
+
+    chroma_url: str | None = Field(None, description="Chroma server URL; unset = embedded.")
+    collection: str = "ragwright_docs"
+    embedding_model: str = "local/all-MiniLM-L6-v2"
+    chunk_tokens: int = Field(200, ge=16, le=8192)
+    chunk_overlap: int = Field(30, ge=0)
+    top_k: int = Field(5, ge=1, le=100)
+    retrieval: Literal["dense", "hybrid"] = "dense"
+
+    chat_model: str = "local/extractive"
+    judge_model: str = "local/judge"
+    answer_prompt: str = "rag_answer"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_timeout_s: float = Field(60.0, gt=0)
+    openai_max_retries: int = Field(3, ge=0)
+
+    mlflow_tracking_uri: str | None = Field(
+        None, description="Unset = sqlite:///<home>/mlflow.db (local file, offline)."
+    )
+    eval_concurrency: int = Field(8, ge=1, le=256)
+    gate: GateSettings = GateSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    # Derived locations: one place decides where each store lives.
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def index_db(self) -> Path:
+        return self.home / "index.db"
+
+    @property
+    def costs_db(self) -> Path:
+        return self.home / "costs.db"
+
+    @property
+    def cache_db(self) -> Path:
+        return self.home / "cache.db"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as plain data with every secret replaced, safe for logs and reports."""
+        data = self.model_dump(mode="json")
+        for name, value in list(data.items()):
+            if isinstance(getattr(self, name), SecretStr) and value is not None:
+                data[name] = "**********"
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, converting validation errors into a ConfigError that names the field."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}). Check RAGWRIGHT_* variables and ragwright.toml."
+        ) from exc

@@ -69,9 +69,7 @@ def _load_yaml(text: str, path: Path, first_line: int) -> Any:
         raise PromptFileError(f"invalid YAML: {problem}", path=path, line=line) from exc
 
 
-def _validate(
-    model: type[M], data: Any, path: Path, yaml_text: str, first_line: int
-) -> M:
+def _validate(model: type[M], data: Any, path: Path, yaml_text: str, first_line: int) -> M:
     if not isinstance(data, dict):
         raise PromptFileError("expected a YAML mapping", path=path, line=first_line)
     try:

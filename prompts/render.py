@@ -106,8 +106,9 @@ class Renderer:
         try:
             tree = self.env.parse(source, filename=str(version.path))
         except jinja2.TemplateSyntaxError as exc:
-            raise PromptFileError(f"template syntax: {exc.message}", path=version.path,
-                                  line=exc.lineno) from exc
+            raise PromptFileError(
+                f"template syntax: {exc.message}", path=version.path, line=exc.lineno
+            ) from exc
         unsafe = sorted(set(_unsafe_attributes(tree)))
         if unsafe:
             raise TemplateSecurityError(
@@ -116,8 +117,9 @@ class Renderer:
             )
         return self.env.get_template(self._relative(version.path))
 
-    def render(self, name: str, version_id: str, version: VersionFile,
-               inputs: Mapping[str, Any]) -> RenderedPrompt:
+    def render(
+        self, name: str, version_id: str, version: VersionFile, inputs: Mapping[str, Any]
+    ) -> RenderedPrompt:
         values = validate_inputs(name, version_id, version.meta.variables, inputs)
         template = self.compile(version)
         where = f"prompt {name}@{version_id}"
@@ -149,14 +151,15 @@ class Renderer:
         return path.resolve().relative_to(self.root).as_posix()
 
 
-def validate_inputs(name: str, version_id: str, variables: Mapping[str, VariableSpec],
-                    inputs: Mapping[str, Any]) -> dict[str, Any]:
+def validate_inputs(
+    name: str, version_id: str, variables: Mapping[str, VariableSpec], inputs: Mapping[str, Any]
+) -> dict[str, Any]:
     """Check inputs against declared variables; the error names the variable."""
     fields: dict[str, Any] = {
         var: (_PY_TYPES[spec.type], ... if spec.required else None)
         for var, spec in variables.items()
     }
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"Inputs_{name}_{version_id}",
         __config__=ConfigDict(extra="forbid", strict=True),
         **fields,
@@ -176,4 +179,4 @@ def validate_inputs(name: str, version_id: str, variables: Mapping[str, Variable
                 kind = declared.type if declared else "?"
                 problems.append(f"variable '{variable}' must be {kind}: {err['msg']}")
         raise RenderError(f"prompt {name}@{version_id}: " + "; ".join(problems)) from exc
-    return validated.model_dump()  # optional variables not given are None, never undefined
+    return dict(validated.model_dump())  # optional variables not given are None, never undefined

@@ -48,7 +48,7 @@ def version_number(version: str) -> int:
 
 
 class PromptStore:
-    """Reads prompts under ``root``; lifecycle changes live in :mod:`ragwright.prompts.lifecycle`."""
+    """Reads prompts under ``root``; changes go through :mod:`ragwright.prompts.lifecycle`."""
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
@@ -71,7 +71,9 @@ class PromptStore:
 
     def version_ids(self, name: str) -> list[str]:
         """Every version file present, published or draft, in numeric order."""
-        found = [p.stem for p in self.folder(name).glob("v*.jinja2") if VERSION_PATTERN.match(p.stem)]
+        found = [
+            p.stem for p in self.folder(name).glob("v*.jinja2") if VERSION_PATTERN.match(p.stem)
+        ]
         return sorted(found, key=version_number)
 
     def resolve(self, ref: PromptRef | str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["OFFLINE_ENV", "apply_offline_defaults"]
+__all__ = ["OFFLINE_ENV", "apply_offline_defaults", "quiet_library_logs"]
 
 OFFLINE_ENV: dict[str, str] = {
     "DO_NOT_TRACK": "true",  # MLflow accepts only the string "true"
@@ -30,3 +30,12 @@ def apply_offline_defaults() -> None:
     """Export every offline switch the user has not set explicitly."""
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def quiet_library_logs() -> None:
+    """Keep INFO chatter of MLflow, Prefect and Chroma out of CLI output (warnings stay)."""
+    import logging
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic", "chromadb", "httpx", "prefect"):
+        logging.getLogger(name).setLevel(logging.WARNING)

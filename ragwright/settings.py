@@ -21,7 +21,7 @@ from pydantic_settings import (
 
 from ragwright.errors import ConfigError
 
-__all__ = ["LOCAL_PREFIX", "GateSettings", "Settings", "load_settings"]
+__all__ = ["LOCAL_PREFIX", "GateSettings", "ModelPrice", "Settings", "load_settings"]
 
 LOCAL_PREFIX = "local/"
 """Model names with this prefix are served in-process, offline, at zero cost."""
@@ -42,6 +42,15 @@ class GateSettings(BaseModel):
     bootstrap_samples: int = Field(2000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens, overriding ``ragwright/pricing.yaml``."""
+
+    model_config = {"extra": "forbid"}
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -80,6 +89,9 @@ class Settings(BaseSettings):
     )
     eval_concurrency: int = Field(8, ge=1, le=256)
     gate: GateSettings = GateSettings()
+    pricing: dict[str, ModelPrice] = Field(
+        default_factory=dict, description='Price overrides per model ([pricing."name"]).'
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,15 +12,16 @@ import re
 __all__ = ["STOPWORDS", "content_words", "numbers", "sentences", "strip_markdown", "words"]
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
+    """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
     ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself yourselves
     also may might must shall use used using via per etc e.g i.e yes ok one two s t don doesn
-    """.split()
+    """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-./@:]*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -49,8 +50,8 @@ def sentences(text: str) -> list[str]:
                 continue
             lines.append(re.sub(r"^([-*+]|\d+\.)\s+", "", line).strip("| "))
         joined = " ".join(lines)
-        for piece in _SENTENCE_END.split(joined):
-            piece = " ".join(piece.split())
+        for raw_piece in _SENTENCE_END.split(joined):
+            piece = " ".join(raw_piece.split())
             if len(piece) >= 3:
                 result.append(piece)
     return result

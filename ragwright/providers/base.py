@@ -62,7 +62,7 @@ class ChatResponse:
 
 
 class ChatModel(ABC):
-    """A text generator. Implement :meth:`generate`; override :meth:`agenerate` if natively async."""
+    """A text generator: implement :meth:`generate`; override :meth:`agenerate` if async."""
 
     provider: str
     model: str
@@ -94,4 +94,5 @@ class Embedder(ABC):
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
     def encode_one(self, text: str) -> npt.NDArray[np.float32]:
-        return self.encode([text])[0]
+        vector: npt.NDArray[np.float32] = self.encode([text])[0]
+        return vector

@@ -49,7 +49,7 @@ class ExtractiveAnswerer(ChatModel):
         self,
         embedder: Embedder,
         *,
-        min_score: float = 0.42,
+        min_score: float = 0.50,
         max_sentences: int = 3,
         relative_floor: float = 0.80,
         lexical_weight: float = 0.35,
@@ -93,7 +93,9 @@ class ExtractiveAnswerer(ChatModel):
         best = float(scores.max())
         if best < self.min_score:
             return CANNOT_ANSWER
-        chosen = self._select(scores, vectors, floor=max(self.min_score, best * self.relative_floor))
+        chosen = self._select(
+            scores, vectors, floor=max(self.min_score, best * self.relative_floor)
+        )
         parts: list[str] = []
         budget = max_tokens if max_tokens is not None else 10**9
         for index in chosen:
@@ -132,6 +134,7 @@ class ExtractiveAnswerer(ChatModel):
         eligible = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= floor]
         chosen: list[int] = []
         while eligible and len(chosen) < self.max_sentences:
+
             def mmr(i: int) -> float:
                 redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
                 return 0.75 * float(scores[i]) - 0.25 * redundancy

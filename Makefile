@@ -1,0 +1,44 @@
+# Two entry points on a fresh clone: `make demo` and `make test`.
+# Both create .venv on first use and reinstall only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help demo test lint typecheck unit bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned, in its own pip call: this machine keeps the 2.13.0 CPU wheel on
+# disk, while an unpinned torch resolves a newer build with GBs of CUDA libraries.
+# The pin lives here, not in pyproject.toml, so library users choose their own torch.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## ingest docs/, answer, evaluate, gate, report: offline, no API key
+	$(BIN)/ragwright demo
+
+lint: $(STAMP)  ## ruff (lint + format check) and the prompt store lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ragwright prompts lint
+
+typecheck: $(STAMP)  ## mypy, strict on the packages
+	$(BIN)/mypy
+
+unit: $(STAMP)  ## pytest
+	$(BIN)/pytest
+
+test: lint typecheck unit  ## everything CI runs
+
+bench: $(STAMP)  ## benchmarks (need ../shared/data for the dataset parts)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:  ## remove local state and caches (keeps .venv)
+	rm -rf .ragwright .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,171 @@
+"""The quality gate: is the candidate measurably not worse than the baseline?
+
+Both runs must cover the same cases of the same golden set, so each case gives
+a paired difference (candidate - baseline). A paired bootstrap resamples cases
+to get a confidence interval for the mean difference; a non-inferiority rule
+fails when the *worst* end of the interval crosses the margin. "We could not
+see a difference" is therefore not enough to pass: the data must show that any
+regression is smaller than the margin. Absolute floors apply to the candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from pydantic import BaseModel
+
+from ragwright.errors import UserError
+from ragwright.evals.results import CaseResult, EvalRun, hallucination_value, relevance_value
+from ragwright.settings import GateSettings
+
+__all__ = ["GateResult", "RuleResult", "evaluate_gate", "paired_bootstrap_ci"]
+
+
+class RuleResult(BaseModel):
+    rule: str
+    passed: bool
+    candidate: float
+    baseline: float | None = None
+    delta: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    threshold: float
+    explanation: str
+
+
+class RegressedCase(BaseModel):
+    case_id: str
+    question: str
+    metric: str
+    baseline: float
+    candidate: float
+
+
+class GateResult(BaseModel):
+    candidate: str
+    baseline: str
+    passed: bool
+    rules: list[RuleResult]
+    regressions: list[RegressedCase]
+    confidence: float
+    bootstrap_samples: int
+
+
+def paired_bootstrap_ci(
+    differences: np.ndarray, *, samples: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of paired differences (deterministic per seed)."""
+    if differences.size == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, differences.size, size=(samples, differences.size))
+    means = differences[picks].mean(axis=1)
+    alpha = (1.0 - confidence) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def _paired(baseline: EvalRun, candidate: EvalRun) -> list[tuple[CaseResult, CaseResult]]:
+    if baseline.golden_set_hash != candidate.golden_set_hash:
+        raise UserError(
+            f"cannot compare runs on different golden sets ({baseline.golden_set}"
+            f" {baseline.golden_set_hash[:15]} vs {candidate.golden_set}"
+            f" {candidate.golden_set_hash[:15]}); re-run both on the same file"
+        )
+    base_by_id = {c.case_id: c for c in baseline.cases}
+    return [(base_by_id[c.case_id], c) for c in candidate.cases if c.case_id in base_by_id]
+
+
+def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -> GateResult:
+    pairs = _paired(baseline, candidate)
+    cs = candidate.summary
+    rules = [
+        RuleResult(
+            rule="hallucination rate <= floor",
+            passed=cs.hallucination_rate <= config.hallucination_rate_max,
+            candidate=cs.hallucination_rate,
+            threshold=config.hallucination_rate_max,
+            explanation="share of cases judged hallucinated (errors count as hallucinated)",
+        ),
+        RuleResult(
+            rule="mean relevance >= floor",
+            passed=cs.mean_relevance >= config.relevance_min,
+            candidate=cs.mean_relevance,
+            threshold=config.relevance_min,
+            explanation="mean judge relevance on a 1-5 scale (errors count as 1)",
+        ),
+    ]
+
+    def non_inferiority(
+        name: str,
+        value: Callable[[CaseResult], float | None],
+        margin: float,
+        higher_is_better: bool,
+    ) -> None:
+        usable = [(value(b), value(c)) for b, c in pairs]
+        kept = [(b, c) for b, c in usable if b is not None and c is not None]
+        if not kept:
+            return
+        base = np.array([b for b, _ in kept], dtype=float)
+        cand = np.array([c for _, c in kept], dtype=float)
+        diff = cand - base
+        low, high = paired_bootstrap_ci(
+            diff, samples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed
+        )
+        worst = low if higher_is_better else high
+        passed = worst >= -margin if higher_is_better else worst <= margin
+        direction = "drop" if higher_is_better else "rise"
+        rules.append(
+            RuleResult(
+                rule=f"{name}: no {direction} beyond margin",
+                passed=passed,
+                candidate=float(cand.mean()),
+                baseline=float(base.mean()),
+                delta=float(diff.mean()),
+                ci_low=low,
+                ci_high=high,
+                threshold=margin,
+                explanation=(
+                    f"paired difference over {len(kept)} cases; worst end of the"
+                    f" {config.confidence:.0%} CI is {worst:+.3f}"
+                ),
+            )
+        )
+
+    non_inferiority("hallucination", hallucination_value, config.hallucination_margin, False)
+    non_inferiority("relevance", relevance_value, config.relevance_margin, True)
+    non_inferiority("recall@k", lambda c: c.recall_at_k, config.recall_margin, True)
+
+    regressions = sorted(
+        (
+            RegressedCase(
+                case_id=c.case_id, question=c.question, metric=metric, baseline=bv, candidate=cv
+            )
+            for b, c in pairs
+            for metric, bv, cv, worse in (
+                (
+                    "hallucination",
+                    hallucination_value(b),
+                    hallucination_value(c),
+                    hallucination_value(c) > hallucination_value(b),
+                ),
+                (
+                    "relevance",
+                    relevance_value(b),
+                    relevance_value(c),
+                    relevance_value(c) < relevance_value(b),
+                ),
+            )
+            if worse
+        ),
+        key=lambda r: -abs(r.candidate - r.baseline),
+    )[:10]
+    return GateResult(
+        candidate=candidate.prompt,
+        baseline=baseline.prompt,
+        passed=all(rule.passed for rule in rules),
+        rules=rules,
+        regressions=regressions,
+        confidence=config.confidence,
+        bootstrap_samples=config.bootstrap_samples,
+    )

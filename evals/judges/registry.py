@@ -1,0 +1,17 @@
+"""Pick the judge named in settings."""
+
+from __future__ import annotations
+
+from ragwright.errors import ConfigError
+from ragwright.evals.judges.base import Judge
+from ragwright.evals.judges.local import LocalJudge
+from ragwright.providers.registry import embedder_from_settings
+from ragwright.settings import Settings
+
+__all__ = ["judge_from_settings"]
+
+
+def judge_from_settings(settings: Settings) -> Judge:
+    if settings.judge_model == "local/judge":
+        return LocalJudge(embedder_from_settings(settings))
+    raise ConfigError(f"judge_model '{settings.judge_model}' is not available yet; use local/judge")

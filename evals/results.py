@@ -1,0 +1,131 @@
+"""Results of an eval run: one record per case, and the run's summary statistics.
+
+Every case yields a :class:`CaseResult`, including cases whose model call
+failed (``error``) and cases a judge could not score (``unparseable``): they are
+counted, shown, and (by default) count against the gate. No aggregate is NaN.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from statistics import fmean
+
+from pydantic import BaseModel, ConfigDict
+
+from ragwright.costs.store import percentile
+
+__all__ = ["CaseResult", "EvalRun", "RunSummary", "summarize"]
+
+
+class CaseResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    question: str
+    tags: list[str]
+    answerable: bool
+    answer: str = ""
+    answered: bool = False
+    citations: list[str] = []
+    retrieved_sources: list[str] = []
+    contexts: list[str] = []
+    expected_sources: list[str] = []
+    recall_at_k: float | None = None
+    reciprocal_rank: float | None = None
+    hallucinated: bool | None = None
+    hallucination_score: float | None = None
+    unsupported_claims: list[str] = []
+    hallucination_outcome: str = "ok"
+    relevance: int | None = None
+    relevance_reason: str = ""
+    relevance_outcome: str = "ok"
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False
+    cost_usd: float | None = 0.0
+    error: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class RunSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cases: int
+    errors: int
+    unparseable: int
+    hallucination_rate: float  # errors and unparseable count as hallucinated
+    mean_relevance: float  # errors and unparseable count as 1
+    recall_at_k: float | None
+    mrr: float | None
+    answered_rate: float  # among answerable cases
+    abstention_rate: float | None  # among cases tagged unanswerable: share correctly declined
+    p50_latency_ms: float
+    p95_latency_ms: float
+    total_tokens: int
+    tokens_estimated: bool
+    cost_usd: float | None  # None when any call had no known price
+
+
+class EvalRun(BaseModel):
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    prompt: str
+    prompt_hash: str
+    golden_set: str
+    golden_set_hash: str
+    chat_model: str
+    chat_model_local: bool
+    judge: str
+    judge_local: bool
+    index_version: str
+    top_k: int
+    cases: list[CaseResult]
+    summary: RunSummary
+    mlflow_run_id: str | None = None
+
+
+def hallucination_value(case: CaseResult) -> float:
+    """Per-case value the gate compares: 1 = hallucinated (or could not be judged)."""
+    if case.error or case.hallucination_outcome != "ok" or case.hallucinated is None:
+        return 1.0
+    return 1.0 if case.hallucinated else 0.0
+
+
+def relevance_value(case: CaseResult) -> float:
+    if case.error or case.relevance_outcome != "ok" or case.relevance is None:
+        return 1.0
+    return float(case.relevance)
+
+
+def summarize(cases: list[CaseResult]) -> RunSummary:
+    recalls = [c.recall_at_k for c in cases if c.recall_at_k is not None]
+    ranks = [c.reciprocal_rank for c in cases if c.reciprocal_rank is not None]
+    answerable = [c for c in cases if c.answerable]
+    unanswerable = [c for c in cases if not c.answerable]
+    latencies = [c.latency_ms for c in cases if c.error is None]
+    costs = [c.cost_usd for c in cases]
+    return RunSummary(
+        cases=len(cases),
+        errors=sum(1 for c in cases if c.error),
+        unparseable=sum(
+            1 for c in cases if "unparseable" in (c.hallucination_outcome, c.relevance_outcome)
+        ),
+        hallucination_rate=fmean(hallucination_value(c) for c in cases) if cases else 0.0,
+        mean_relevance=fmean(relevance_value(c) for c in cases) if cases else 0.0,
+        recall_at_k=fmean(recalls) if recalls else None,
+        mrr=fmean(ranks) if ranks else None,
+        answered_rate=fmean(1.0 if c.answered else 0.0 for c in answerable) if answerable else 0.0,
+        abstention_rate=(
+            fmean(0.0 if c.answered else 1.0 for c in unanswerable) if unanswerable else None
+        ),
+        p50_latency_ms=percentile(latencies, 0.50),
+        p95_latency_ms=percentile(latencies, 0.95),
+        total_tokens=sum(c.total_tokens for c in cases),
+        tokens_estimated=any(c.tokens_estimated for c in cases),
+        cost_usd=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),
+    )

@@ -1,0 +1,118 @@
+"""Run a golden set through the RAG chain and the judges, concurrently and completely.
+
+Every case produces a result. A provider failure after retries becomes an
+``error`` case; the run goes on. A user error (a prompt that cannot render)
+stops the run: it would fail the same way for every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ragwright.costs.pricing import PriceTable
+from ragwright.errors import ProviderError
+from ragwright.evals.golden import GoldenCase, GoldenSet
+from ragwright.evals.judges.base import Judge
+from ragwright.evals.metrics import recall_at_k as recall
+from ragwright.evals.metrics import reciprocal_rank
+from ragwright.evals.results import CaseResult, EvalRun, summarize
+from ragwright.rag.chain import RagChain
+
+__all__ = ["run_eval"]
+
+
+async def _run_case(
+    case: GoldenCase, chain: RagChain, judge: Judge, prompt: str, prices: PriceTable
+) -> CaseResult:
+    base: dict[str, Any] = {
+        "case_id": case.id,
+        "question": case.question,
+        "tags": case.tags,
+        "answerable": case.answerable,
+        "expected_sources": case.expected_sources,
+    }
+    try:
+        answer = await chain.ainvoke({"question": case.question, "prompt": prompt})
+    except ProviderError as exc:
+        return CaseResult(
+            **base,
+            error=f"{type(exc).__name__}: {exc}",
+            hallucination_outcome="error",
+            relevance_outcome="error",
+        )
+    retrieved = [c.source for c in answer.contexts]
+    contexts = [c.text for c in answer.contexts]
+    hallucination, relevance = await asyncio.gather(
+        judge.hallucination(case.question, answer.answer, contexts),
+        judge.relevance(case.question, answer.answer),
+    )
+    provider, _, model = answer.model.partition("/")
+    return CaseResult(
+        **base,
+        answer=answer.answer,
+        answered=answer.answered,
+        citations=answer.citations,
+        retrieved_sources=retrieved,
+        contexts=contexts,
+        recall_at_k=recall(case.expected_sources, retrieved, chain.top_k),
+        reciprocal_rank=reciprocal_rank(case.expected_sources, retrieved),
+        hallucinated=hallucination.hallucinated,
+        hallucination_score=hallucination.score,
+        unsupported_claims=hallucination.unsupported_claims,
+        hallucination_outcome=hallucination.outcome,
+        relevance=relevance.score,
+        relevance_reason=relevance.reason,
+        relevance_outcome=relevance.outcome,
+        latency_ms=round(answer.latency_ms, 2),
+        prompt_tokens=answer.usage.prompt_tokens,
+        completion_tokens=answer.usage.completion_tokens,
+        tokens_estimated=answer.usage.estimated,
+        cost_usd=prices.cost(provider, model, answer.usage),
+    )
+
+
+async def run_eval(
+    chain: RagChain,
+    golden: GoldenSet,
+    judge: Judge,
+    *,
+    prompt: str,
+    concurrency: int = 8,
+    prices: PriceTable | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalRun:
+    """Evaluate ``prompt`` (a reference such as ``rag_answer@v2``) on every case."""
+    prices = prices or PriceTable()
+    resolved = chain.store.get(prompt)
+    limit = asyncio.Semaphore(concurrency)
+    started = datetime.now(UTC)
+
+    async def bounded(case: GoldenCase) -> CaseResult:
+        async with limit:
+            result = await _run_case(case, chain, judge, resolved.ref, prices)
+        if progress is not None:
+            progress(1)
+        return result
+
+    cases = await asyncio.gather(*(bounded(case) for case in golden.cases))
+    return EvalRun(
+        run_id=uuid.uuid4().hex[:12],
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        prompt=resolved.ref,
+        prompt_hash=resolved.hash,
+        golden_set=golden.name,
+        golden_set_hash=golden.hash,
+        chat_model=chain.model.name,
+        chat_model_local=chain.model.is_local,
+        judge=judge.name,
+        judge_local=judge.is_local,
+        index_version=chain.retriever.version.version,
+        top_k=chain.top_k,
+        cases=list(cases),
+        summary=summarize(list(cases)),
+    )

@@ -1,0 +1,103 @@
+"""Log eval runs to MLflow with their full lineage (local SQLite file by default).
+
+Only lineage and metrics are logged: never settings, so secrets such as API
+keys cannot reach the tracking server.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from ragwright.evals.gate import GateResult
+from ragwright.evals.results import EvalRun
+from ragwright.offline import apply_offline_defaults
+from ragwright.settings import Settings
+
+__all__ = ["EXPERIMENT", "log_run"]
+
+EXPERIMENT = "ragwright-evals"
+
+
+def _experiment_id(settings: Settings) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    existing = mlflow.get_experiment_by_name(EXPERIMENT)
+    if existing is not None:
+        return str(existing.experiment_id)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return str(
+        mlflow.create_experiment(
+            EXPERIMENT, artifact_location=settings.artifacts_dir.resolve().as_uri()
+        )
+    )
+
+
+def log_run(
+    settings: Settings,
+    run: EvalRun,
+    gate: GateResult | None = None,
+    reports: list[Path] | None = None,
+) -> str:
+    """Log one eval run; returns the MLflow run id."""
+    apply_offline_defaults()
+    import mlflow
+
+    experiment_id = _experiment_id(settings)
+    summary = run.summary
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run.prompt) as active:
+        mlflow.set_tags(
+            {
+                "ragwright.kind": "eval",
+                "ragwright.chat_model_local": str(run.chat_model_local).lower(),
+                "ragwright.judge_local": str(run.judge_local).lower(),
+            }
+        )
+        mlflow.log_params(
+            {
+                "prompt": run.prompt,
+                "prompt_hash": run.prompt_hash,
+                "golden_set": run.golden_set,
+                "golden_set_hash": run.golden_set_hash,
+                "chat_model": run.chat_model,
+                "judge": run.judge,
+                "index_version": run.index_version,
+                "top_k": run.top_k,
+                "run_id": run.run_id,
+            }
+        )
+        metrics = {
+            "hallucination_rate": summary.hallucination_rate,
+            "mean_relevance": summary.mean_relevance,
+            "answered_rate": summary.answered_rate,
+            "p50_latency_ms": summary.p50_latency_ms,
+            "p95_latency_ms": summary.p95_latency_ms,
+            "total_tokens": float(summary.total_tokens),
+            "errors": float(summary.errors),
+            "unparseable": float(summary.unparseable),
+        }
+        optional = {
+            "recall_at_k": summary.recall_at_k,
+            "mrr": summary.mrr,
+            "abstention_rate": summary.abstention_rate,
+            "cost_usd": summary.cost_usd,
+        }
+        metrics.update({k: v for k, v in optional.items() if v is not None})
+        if gate is not None:
+            metrics["gate_passed"] = 1.0 if gate.passed else 0.0
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            cases = Path(tmp) / "cases.jsonl"
+            cases.write_text(
+                "\n".join(json.dumps(c.model_dump()) for c in run.cases), encoding="utf-8"
+            )
+            mlflow.log_artifact(str(cases))
+            if gate is not None:
+                gate_file = Path(tmp) / "gate.json"
+                gate_file.write_text(gate.model_dump_json(indent=2), encoding="utf-8")
+                mlflow.log_artifact(str(gate_file))
+        for report in reports or []:
+            mlflow.log_artifact(str(report))
+        return str(active.info.run_id)

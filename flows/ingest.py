@@ -1,0 +1,199 @@
+"""The ingestion flow: discover → load → chunk → embed → upsert → delete stale → record.
+
+Each stage is a Prefect task so runs show per-stage state and timings in the
+Prefect UI; the work itself lives in :class:`ragwright.rag.indexer.Indexer`,
+which is plain Python and crash-safe on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragwright.providers.registry import embedder_from_settings
+from ragwright.rag.documents import Chunk
+from ragwright.rag.indexer import Indexer, IngestPlan, IngestSummary, LoadResult
+from ragwright.rag.records import DocRecord, IndexRecords, IndexVersion
+from ragwright.rag.vectorstore import chroma_client
+from ragwright.settings import Settings, load_settings
+
+__all__ = ["flow_settings", "ingest", "ingest_flow"]
+
+INGEST_FIELDS = (
+    "home",
+    "docs_dir",
+    "chroma_url",
+    "collection",
+    "embedding_model",
+    "chunk_tokens",
+    "chunk_overlap",
+)
+
+R = TypeVar("R")
+
+
+@task(name="reconcile", cache_policy=NO_CACHE)
+def reconcile_task(indexer: Indexer, version: IndexVersion) -> int:
+    return indexer.reconcile(version)
+
+
+@task(name="load", cache_policy=NO_CACHE)
+def load_task(indexer: Indexer, docs_dir: Path, progress: Callable[[int], None]) -> LoadResult:
+    return indexer.load(docs_dir, progress)
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+def plan_task(indexer: Indexer, version: IndexVersion, loaded: LoadResult) -> IngestPlan:
+    return indexer.plan(version, loaded)
+
+
+@task(name="chunk", cache_policy=NO_CACHE)
+def chunk_task(
+    indexer: Indexer, plan: IngestPlan, progress: Callable[[int], None]
+) -> dict[str, list[Chunk]]:
+    return indexer.chunk(plan.to_index, progress)
+
+
+@task(name="embed-upsert", cache_policy=NO_CACHE)
+def embed_upsert_task(
+    indexer: Indexer,
+    version: IndexVersion,
+    plan: IngestPlan,
+    chunks: Any,
+    progress: Callable[[int], None],
+) -> tuple[int, int, int]:
+    return indexer.embed_and_upsert(version, plan.to_index, chunks, progress)
+
+
+@task(name="delete-stale", cache_policy=NO_CACHE)
+def delete_task(indexer: Indexer, version: IndexVersion, removed: list[DocRecord]) -> int:
+    return indexer.delete_removed(version, removed)
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_task(indexer: Indexer, version: IndexVersion) -> bool:
+    return indexer.publish(version)
+
+
+class _Stages:
+    """Rich progress bars per stage (or silence), and wall time per stage."""
+
+    def __init__(self, summary: IngestSummary, console: Console | None) -> None:
+        self.summary = summary
+        self.progress = (
+            Progress(
+                TextColumn("{task.description:<14}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            )
+            if console is not None
+            else None
+        )
+
+    @contextmanager
+    def stage(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        bar = self.progress.add_task(name, total=total) if self.progress else None
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            if self.progress is not None and bar is not None:
+                self.progress.advance(bar, n)
+
+        try:
+            yield advance
+        finally:
+            self.summary.seconds[name] = round(time.perf_counter() - started, 3)
+            if self.progress is not None and bar is not None:
+                self.progress.update(bar, total=total or 1, completed=total or 1)
+
+
+def ingest(
+    settings: Settings,
+    *,
+    docs_dir: Path | None = None,
+    rebuild: bool = False,
+    console: Console | None = None,
+) -> IngestSummary:
+    """Run every stage in this process; called by the flow (and usable without Prefect)."""
+    docs = docs_dir or settings.docs_dir
+    summary = IngestSummary()
+    records = IndexRecords(settings.index_db)
+    try:
+        indexer = Indexer(
+            settings, embedder_from_settings(settings), chroma_client(settings), records
+        )
+        version = indexer.target_version(rebuild=rebuild)
+        summary.index_version, summary.collection = version.version, version.collection
+        run_id = records.start_run(version.version)
+        stages = _Stages(summary, console)
+        with stages.progress or _null():
+            with stages.stage("reconcile"):
+                summary.orphans_repaired = reconcile_task(indexer, version)
+            with stages.stage("load") as advance:
+                loaded = load_task(indexer, docs, advance)
+            plan = plan_task(indexer, version, loaded)
+            with stages.stage("chunk", len(plan.to_index)) as advance:
+                chunks = chunk_task(indexer, plan, advance)
+            total = sum(len(c) for c in chunks.values())
+            with stages.stage("embed+upsert", total) as advance:
+                added, reused, stale = embed_upsert_task(indexer, version, plan, chunks, advance)
+            with stages.stage("delete-stale", len(plan.removed)):
+                removed_chunks = delete_task(indexer, version, plan.removed)
+            summary.switched_alias = publish_task(indexer, version)
+        summary.files_seen = loaded.files_seen
+        summary.docs_seen = len(loaded.documents)
+        summary.docs_new, summary.docs_changed = len(plan.new), len(plan.changed)
+        summary.docs_unchanged, summary.docs_removed = len(plan.unchanged), len(plan.removed)
+        summary.docs_failed = len(loaded.failures)
+        summary.chunks_added, summary.chunks_reused = added, reused
+        summary.chunks_deleted = stale + removed_chunks
+        summary.failures = [asdict(f) for f in loaded.failures]
+        records.finish_run(run_id, summary.as_dict())
+        return summary
+    finally:
+        records.close()
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield
+
+
+def flow_settings(settings: Settings) -> dict[str, Any]:
+    """The settings ingestion needs, as flow parameters.
+
+    Flow parameters are stored by Prefect, so only these non-secret fields are
+    passed; an API key never reaches the Prefect database.
+    """
+    data = settings.model_dump(mode="json", include=set(INGEST_FIELDS))
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@flow(name="ragwright-ingest", log_prints=True)
+def ingest_flow(
+    docs_dir: str | None = None,
+    rebuild: bool = False,
+    settings: dict[str, Any] | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Prefect entry point: reads settings (environment, ragwright.toml, overrides) itself."""
+    resolved = load_settings(**(settings or {}))
+    summary = ingest(
+        resolved,
+        docs_dir=Path(docs_dir) if docs_dir else None,
+        rebuild=rebuild,
+        console=Console(stderr=True) if show_progress else None,
+    )
+    return summary.as_dict()

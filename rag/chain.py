@@ -1,0 +1,203 @@
+"""The RAG chain: retrieve → render the prompt from the store → chat model → cited answer.
+
+It is a LangChain ``Runnable``: ``invoke``/``ainvoke``/``batch`` work, it
+composes with ``|``, and LangChain callbacks see each step, because the steps
+are themselves an LCEL pipeline of ``RunnableLambda``s.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
+from pydantic import BaseModel, ConfigDict
+
+from ragwright.errors import UserError
+from ragwright.prompts.render import RenderedPrompt
+from ragwright.prompts.store import PromptStore
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+from ragwright.providers.extractive import CANNOT_ANSWER
+from ragwright.rag.retriever import RetrievedChunk, Retriever
+from ragwright.settings import Settings
+from ragwright.usage import Usage
+
+__all__ = ["ContextPassage", "RagAnswer", "RagChain"]
+
+_CITATION = re.compile(r"\[([^\[\]\n]{1,200})\]")
+
+
+class ContextPassage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    chunk_id: str
+    source: str
+    title: str
+    heading: str
+    text: str
+    score: float
+
+
+class RagAnswer(BaseModel):
+    """What the chain returns, and what evaluation and the HTTP API serialise."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    question: str
+    answer: str
+    answered: bool
+    citations: list[str]
+    contexts: list[ContextPassage]
+    prompt: str
+    prompt_hash: str
+    model: str
+    usage: Usage
+    latency_ms: float
+    index_version: str
+
+
+def _citations(answer: str, contexts: list[RetrievedChunk]) -> list[str]:
+    known = {c.source for c in contexts}
+    cited = []
+    for match in _CITATION.finditer(answer):
+        for part in match.group(1).split(","):
+            source = part.strip()
+            if source in known and source not in cited:
+                cited.append(source)
+    return cited
+
+
+def is_refusal(answer: str) -> bool:
+    text = answer.strip().lower()
+    return not text or CANNOT_ANSWER.lower().rstrip(".") in text
+
+
+class RagChain(Runnable[dict[str, Any], RagAnswer]):
+    """Answer questions from the index with a versioned prompt."""
+
+    def __init__(
+        self, retriever: Retriever, store: PromptStore, model: ChatModel, *, prompt: str, top_k: int
+    ) -> None:
+        self.retriever = retriever
+        self.store = store
+        self.model = model
+        self.prompt = prompt
+        self.top_k = top_k
+        self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
+            RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
+            | RunnablePassthrough.assign(rendered=RunnableLambda(self._render, name="render"))
+            | RunnablePassthrough.assign(
+                response=RunnableLambda(self._generate, afunc=self._agenerate, name="generate")
+            )
+            | RunnableLambda(self._finish, name="answer")
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        prompt: str | None = None,
+        chat_model: ChatModel | None = None,
+    ) -> RagChain:
+        """Wire the chain from settings; ``prompt`` picks a version (``rag_answer@v2``)."""
+        from ragwright.costs.monitor import metered
+        from ragwright.offline import apply_offline_defaults
+        from ragwright.providers.registry import chat_model_from_settings, embedder_from_settings
+        from ragwright.rag.vectorstore import chroma_client
+
+        apply_offline_defaults()
+        settings = settings or Settings()
+        embedder = embedder_from_settings(settings)
+        retriever = Retriever(settings, embedder, chroma_client(settings))
+        model = chat_model or chat_model_from_settings(settings)
+        return cls(
+            retriever,
+            PromptStore(settings.prompts_dir),
+            metered(model, settings),
+            prompt=prompt or settings.answer_prompt,
+            top_k=settings.top_k,
+        )
+
+    # Runnable interface ----------------------------------------------------
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> RagAnswer:
+        return self._pipeline.invoke(self._prepare(input), config)
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> RagAnswer:
+        return await self._pipeline.ainvoke(self._prepare(input), config)
+
+    # steps -------------------------------------------------------------------
+    def _prepare(self, input: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(input, str):
+            input = {"question": input}
+        question = input.get("question") if isinstance(input, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            raise UserError("the chain needs an input mapping with a non-empty 'question' string")
+        unknown = set(input) - {"question", "prompt", "k", "where", "tags"}
+        if unknown:
+            raise UserError(f"unknown chain input keys {sorted(unknown)}")
+        return {**input, "_started": time.perf_counter()}
+
+    def _retrieve(self, state: dict[str, Any]) -> list[RetrievedChunk]:
+        return self.retriever.retrieve(
+            state["question"], k=state.get("k") or self.top_k, where=state.get("where")
+        )
+
+    def _render(self, state: dict[str, Any]) -> RenderedPrompt:
+        contexts = [
+            {"source": c.source, "title": c.title, "heading": c.heading, "text": c.text}
+            for c in state["contexts"]
+        ]
+        ref = state.get("prompt") or self.prompt
+        return self.store.render(ref, {"question": state["question"], "contexts": contexts})
+
+    def _request(self, state: dict[str, Any]) -> ChatRequest:
+        rendered: RenderedPrompt = state["rendered"]
+        params = rendered.parameters
+        tags = tuple(sorted((str(k), str(v)) for k, v in (state.get("tags") or {}).items()))
+        return ChatRequest(
+            messages=rendered.messages,
+            temperature=float(params["temperature"]) if "temperature" in params else None,
+            max_tokens=int(params["max_tokens"]) if "max_tokens" in params else None,
+            prompt=rendered.ref,
+            tags=tags,
+        )
+
+    def _generate(self, state: dict[str, Any]) -> ChatResponse:
+        return self.model.generate(self._request(state))
+
+    async def _agenerate(self, state: dict[str, Any]) -> ChatResponse:
+        return await self.model.agenerate(self._request(state))
+
+    def _finish(self, state: dict[str, Any]) -> RagAnswer:
+        response: ChatResponse = state["response"]
+        rendered: RenderedPrompt = state["rendered"]
+        contexts: list[RetrievedChunk] = state["contexts"]
+        return RagAnswer(
+            question=state["question"],
+            answer=response.text,
+            answered=not is_refusal(response.text),
+            citations=_citations(response.text, contexts),
+            contexts=[
+                ContextPassage(
+                    chunk_id=c.chunk_id,
+                    source=c.source,
+                    title=c.title,
+                    heading=c.heading,
+                    text=c.text,
+                    score=round(c.score, 4),
+                )
+                for c in contexts
+            ],
+            prompt=rendered.ref,
+            prompt_hash=rendered.hash,
+            model=self.model.name,
+            usage=response.usage,
+            latency_ms=(time.perf_counter() - state["_started"]) * 1000,
+            index_version=self.retriever.version.version,
+        )

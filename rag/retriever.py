@@ -1,0 +1,177 @@
+"""Retrieval over the serving index version: dense top-k, or hybrid BM25 + dense by RRF.
+
+The retriever reads the alias at construction, so one retriever keeps
+answering from one index version even if a reindex switches the alias
+mid-request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ragwright.errors import IndexStateError
+from ragwright.providers.base import Embedder
+from ragwright.rag.records import IndexRecords, IndexVersion
+from ragwright.rag.vectorstore import open_collection
+from ragwright.settings import Settings
+
+if TYPE_CHECKING:
+    import bm25s
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+__all__ = ["RRF_K", "RetrievedChunk", "Retriever"]
+
+RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedChunk:
+    chunk_id: str
+    doc_id: str
+    text: str
+    title: str
+    heading: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The id answers cite: the document, not the chunk."""
+        return self.doc_id
+
+
+class Retriever:
+    def __init__(self, settings: Settings, embedder: Embedder, client: ClientAPI) -> None:
+        records = IndexRecords(settings.index_db)
+        try:
+            version = records.alias(settings.collection)
+        finally:
+            records.close()
+        if version is None:
+            raise IndexStateError(
+                f"no index named '{settings.collection}' under {settings.home};"
+                " run `ragwright index run` first"
+            )
+        self.version: IndexVersion = version
+        self.settings = settings
+        self.embedder = embedder
+        self.collection: Collection = open_collection(client, version.collection)
+        self._bm25: tuple[bm25s.BM25, list[str]] | None = None
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        where: dict[str, Any] | None = None,
+        hybrid: bool | None = None,
+    ) -> list[RetrievedChunk]:
+        k = k or self.settings.top_k
+        use_hybrid = self.settings.retrieval == "hybrid" if hybrid is None else hybrid
+        if not use_hybrid:
+            return self._dense(query, k, where)
+        # Fuse deeper candidate lists than k so either ranker can promote a chunk.
+        depth = max(k * 4, 20)
+        dense = self._dense(query, depth, where)
+        sparse = self._sparse(query, depth, where)
+        fused: dict[str, float] = {}
+        by_id: dict[str, RetrievedChunk] = {}
+        for ranking in (dense, sparse):
+            for rank, hit in enumerate(ranking, start=1):
+                fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+                by_id.setdefault(hit.chunk_id, hit)
+        ordered = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
+        return [_with_score(by_id[cid], fused[cid]) for cid in ordered]
+
+    def _dense(self, query: str, k: int, where: dict[str, Any] | None) -> list[RetrievedChunk]:
+        vector = self.embedder.encode([query])
+        result = self.collection.query(
+            query_embeddings=vector,
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for cid, text, meta, distance in zip(
+            result["ids"][0],
+            (result["documents"] or [[]])[0],
+            (result["metadatas"] or [[]])[0],
+            (result["distances"] or [[]])[0],
+            strict=True,
+        ):
+            hits.append(_chunk(cid, text or "", dict(meta or {}), 1.0 - float(distance)))
+        return hits
+
+    def _sparse(self, query: str, k: int, where: dict[str, Any] | None) -> list[RetrievedChunk]:
+        import bm25s
+
+        if self._bm25 is None:
+            # Built lazily from the collection itself, so it always matches the dense side.
+            everything = self.collection.get(include=[])
+            ids = list(everything["ids"])
+            texts = self._texts(ids)
+            retriever = bm25s.BM25()
+            retriever.index(
+                bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False
+            )
+            self._bm25 = (retriever, ids)
+        retriever, ids = self._bm25
+        if not ids:
+            return []
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        depth = min(len(ids), k * 5 if where else k)
+        docs, scores = retriever.retrieve(tokens, k=depth, show_progress=False)
+        ranked = [(ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        if not ranked:
+            return []
+        got = self.collection.get(
+            ids=[cid for cid, _ in ranked], where=where, include=["documents", "metadatas"]
+        )
+        found = {
+            cid: (text or "", dict(meta or {}))
+            for cid, text, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+        return [_chunk(cid, *found[cid], score) for cid, score in ranked if cid in found][:k]
+
+    def _texts(self, ids: list[str]) -> list[str]:
+        texts: list[str] = []
+        for start in range(0, len(ids), 1000):
+            got = self.collection.get(
+                ids=ids[start : start + 1000], include=["documents", "metadatas"]
+            )
+            lookup = {
+                cid: " ".join(
+                    (
+                        str((meta or {}).get("title", "")),
+                        str((meta or {}).get("heading", "")),
+                        doc or "",
+                    )
+                )
+                for cid, doc, meta in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
+            }
+            texts.extend(lookup[cid] for cid in ids[start : start + 1000])
+        return texts
+
+
+def _chunk(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=chunk_id,
+        doc_id=str(meta.get("doc_id", "")),
+        text=text,
+        title=str(meta.get("title", "")),
+        heading=str(meta.get("heading", "")),
+        score=score,
+        metadata=meta,
+    )
+
+
+def _with_score(hit: RetrievedChunk, score: float) -> RetrievedChunk:
+    return RetrievedChunk(
+        hit.chunk_id, hit.doc_id, hit.text, hit.title, hit.heading, score, hit.metadata
+    )

@@ -1,0 +1,1 @@
+"""The ``ragwright`` command line. Commands are thin: they parse, call the packages, print."""

@@ -1,0 +1,120 @@
+"""Entry point of the ``ragwright`` command.
+
+Heavy libraries (torch, chromadb, mlflow, prefect) are imported inside the
+commands, so ``ragwright --help`` answers instantly. User errors print one
+clear message and exit with code 2; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ragwright.cli import costs as costs_cli
+from ragwright.cli import eval as eval_cli
+from ragwright.cli import index as index_cli
+from ragwright.cli import prompts as prompts_cli
+from ragwright.cli.output import console, err_console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ragwright",
+    help="LLMOps for RAG: versioned prompts, a fresh index, calibrated quality gates, costs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(index_cli.app, name="index")
+app.add_typer(prompts_cli.app, name="prompts")
+app.add_typer(eval_cli.app, name="eval")
+app.add_typer(costs_cli.app, name="costs")
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (environment, ragwright.toml, defaults); secrets masked."""
+    import json
+
+    from ragwright.settings import load_settings
+
+    console.print_json(json.dumps(load_settings().masked(), default=str))
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    prompt: Annotated[
+        str | None, typer.Option(help="Prompt reference, e.g. rag_answer@v2.")
+    ] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Number of chunks to retrieve.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
+) -> None:
+    """Answer one question from the index with the RAG chain."""
+    from ragwright.rag.chain import RagChain
+    from ragwright.settings import load_settings
+
+    chain = RagChain.from_settings(load_settings(), prompt=prompt)
+    answer = chain.invoke({"question": question, "k": k})
+    if as_json:
+        console.print_json(answer.model_dump_json())
+        return
+    console.print(answer.answer, markup=False, highlight=False)
+    console.print(
+        f"[dim]sources: {', '.join(answer.citations) or 'none'} · {answer.prompt} · "
+        f"{answer.model} · {answer.latency_ms:.0f} ms[/dim]"
+    )
+
+
+@app.command()
+def demo(
+    docs: Annotated[str | None, typer.Option(help="Documents folder (default: settings).")] = None,
+    golden_set: Annotated[str, typer.Option(help="Golden set to evaluate.")] = (
+        "golden_sets/ragwright_docs.jsonl"
+    ),
+) -> None:
+    """Ingest the docs, answer questions, evaluate production vs candidate, gate, report."""
+    from pathlib import Path
+
+    from ragwright.cli.demo import run_demo
+    from ragwright.settings import load_settings
+
+    overrides = {"docs_dir": Path(docs)} if docs else {}
+    run_demo(load_settings(**overrides), Path(golden_set), console)
+
+
+def main() -> None:
+    from ragwright.errors import ProviderError, UserError
+    from ragwright.offline import apply_offline_defaults, quiet_library_logs
+
+    apply_offline_defaults()
+    quiet_library_logs()
+
+    try:
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except ProviderError as exc:
+        err_console.print(f"[bold red]model provider error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""``ragwright demo``: the whole loop on ragwright's own docs, offline, in a few minutes.
+
+ingest (Prefect flow → Chroma) → answer → evaluate production and candidate →
+gate → reports → MLflow → cost records. Every artefact's path is printed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from ragwright.settings import Settings
+
+__all__ = ["DEMO_QUESTIONS", "DemoResult", "run_demo"]
+
+DEMO_QUESTIONS = (
+    "How do I roll back the production prompt?",
+    "Which setting switches ragwright from embedded Chroma to a Chroma server?",
+    "What happens when a model is missing from the pricing table?",
+)
+CANDIDATE = "rag_answer:staging"
+
+
+@dataclass
+class DemoResult:
+    ingest: dict[str, object]
+    gate_passed: bool | None
+    artefacts: dict[str, Path]
+    seconds: float
+
+
+def run_demo(
+    settings: Settings, golden_set: Path, console: Console, *, log_mlflow: bool = True
+) -> DemoResult:
+    from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    from ragwright.cli.index import print_summary, run_ingest_flow
+    from ragwright.costs.monitor import monitor_for
+    from ragwright.errors import InputFileError
+    from ragwright.evals.golden import load_golden_set
+    from ragwright.offline import apply_offline_defaults
+    from ragwright.rag.chain import RagChain
+
+    started = time.perf_counter()
+    apply_offline_defaults()
+    if not settings.docs_dir.is_dir():
+        raise InputFileError("documents folder does not exist", path=settings.docs_dir)
+    load_golden_set(golden_set)  # fail on a broken golden set before touching the index
+
+    console.rule("1. ingest docs/ with the Prefect flow")
+    summary = run_ingest_flow(settings)
+    print_summary(summary)
+
+    console.rule("2. answer questions with the production prompt")
+    chain = RagChain.from_settings(settings)
+    for question in DEMO_QUESTIONS:
+        answer = chain.invoke({"question": question, "tags": {"app": "demo"}})
+        console.print(
+            Panel(
+                Text(answer.answer),
+                title=question,
+                subtitle=(
+                    f"{answer.prompt} · {answer.model} · sources: "
+                    f"{', '.join(answer.citations) or 'none'}"
+                    f" · {answer.latency_ms:.0f} ms"
+                ),
+            )
+        )
+
+    console.rule(f"3. evaluate production vs candidate ({CANDIDATE}) and gate")
+    comparison = evaluate_prompts(
+        settings,
+        ["rag_answer:production", CANDIDATE],
+        golden_set,
+        console,
+        log_mlflow=log_mlflow,
+        chain=chain,
+    )
+    print_runs(console, comparison)
+
+    monitor_for(settings).flush()
+    artefacts = {
+        "chroma index": settings.chroma_path,
+        "index records": settings.index_db,
+        "cost records": settings.costs_db,
+        **{f"report ({p.suffix[1:]})": p for p in comparison.reports},
+    }
+    if log_mlflow:
+        artefacts["mlflow store"] = settings.home / "mlflow.db"
+        artefacts["mlflow artifacts"] = settings.artifacts_dir
+    console.rule("artefacts")
+    for label, path in artefacts.items():
+        console.print(f"{label:18} {path.resolve()}", highlight=False)
+    if log_mlflow:
+        console.print(
+            f"{'mlflow ui':18} mlflow ui --backend-store-uri {settings.tracking_uri}",
+            highlight=False,
+        )
+    seconds = time.perf_counter() - started
+    console.print(f"[dim]demo finished in {seconds:.0f} s[/dim]")
+    return DemoResult(
+        summary, comparison.gate.passed if comparison.gate else None, artefacts, seconds
+    )

@@ -1,0 +1,57 @@
+"""``ragwright eval ...``: evaluate prompt versions and gate candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ragwright.cli.output import console
+
+app = typer.Typer(
+    help="Evaluate prompt versions on golden sets and gate candidates.", no_args_is_help=True
+)
+
+GoldenOption = Annotated[Path, typer.Option(help="Golden set JSONL file.")]
+
+
+@app.command("run")
+def run(
+    prompt: Annotated[str, typer.Option(help="Prompt reference, e.g. rag_answer@v2.")] = (
+        "rag_answer:production"
+    ),
+    golden_set: GoldenOption = Path("golden_sets/ragwright_docs.jsonl"),
+    mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+) -> None:
+    """Evaluate one prompt version; writes reports and logs to MLflow."""
+    from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    from ragwright.settings import load_settings
+
+    comparison = evaluate_prompts(
+        load_settings(), [prompt], golden_set, console, gate=False, log_mlflow=mlflow
+    )
+    print_runs(console, comparison)
+    for path in comparison.reports:
+        console.print(f"report: {path}")
+
+
+@app.command("gate")
+def gate(
+    candidate: Annotated[str, typer.Option(help="Candidate prompt, e.g. rag_answer@v3.")],
+    baseline: Annotated[str, typer.Option(help="Baseline prompt.")] = "rag_answer:production",
+    golden_set: GoldenOption = Path("golden_sets/ragwright_docs.jsonl"),
+    mlflow: Annotated[bool, typer.Option(help="Log the runs to MLflow.")] = True,
+) -> None:
+    """Gate a candidate against the baseline: exit 0 pass, 1 fail, 2 error."""
+    from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    from ragwright.settings import load_settings
+
+    comparison = evaluate_prompts(
+        load_settings(), [baseline, candidate], golden_set, console, log_mlflow=mlflow
+    )
+    print_runs(console, comparison)
+    for path in comparison.reports:
+        console.print(f"report: {path}")
+    if comparison.gate is not None and not comparison.gate.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,141 @@
+"""Evaluate prompt versions, gate the candidate, write reports, log to MLflow.
+
+Shared by ``ragwright eval ...`` and ``ragwright demo``, so the demo shows
+exactly what CI runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragwright.costs.monitor import monitor_for
+from ragwright.evals.gate import GateResult, evaluate_gate
+from ragwright.evals.golden import load_golden_set
+from ragwright.evals.judges.registry import judge_from_settings
+from ragwright.evals.report import fmt_cost, write_reports
+from ragwright.evals.results import EvalRun
+from ragwright.evals.runner import run_eval
+from ragwright.rag.chain import RagChain
+from ragwright.settings import Settings
+
+__all__ = ["Comparison", "evaluate_prompts", "print_runs"]
+
+
+@dataclass
+class Comparison:
+    runs: list[EvalRun]
+    gate: GateResult | None
+    reports: list[Path] = field(default_factory=list)
+
+
+def evaluate_prompts(
+    settings: Settings,
+    prompts: list[str],
+    golden_path: Path,
+    console: Console,
+    *,
+    gate: bool = True,
+    log_mlflow: bool = True,
+    chain: RagChain | None = None,
+) -> Comparison:
+    """Evaluate each prompt on the golden set; with ``gate``, prompts[-1] is gated vs prompts[0]."""
+    golden = load_golden_set(golden_path)  # validate before any model work
+    chain = chain or RagChain.from_settings(settings)
+    judge = judge_from_settings(settings)
+    runs: list[EvalRun] = []
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for prompt in prompts:
+            bar = progress.add_task(f"eval {prompt}", total=len(golden.cases))
+            runs.append(
+                asyncio.run(
+                    run_eval(
+                        chain,
+                        golden,
+                        judge,
+                        prompt=prompt,
+                        concurrency=settings.eval_concurrency,
+                        prices=monitor_for(settings).prices,
+                        progress=lambda n, bar=bar: progress.advance(bar, n),  # type: ignore[misc]
+                    )
+                )
+            )
+    decision = evaluate_gate(runs[0], runs[-1], settings.gate) if gate and len(runs) > 1 else None
+    stem = f"eval-{runs[-1].run_id}"
+    reports = list(write_reports(settings.reports_dir, stem, runs, decision))
+    if log_mlflow:
+        from ragwright.evals.tracking import log_run
+
+        for run in runs:
+            run.mlflow_run_id = log_run(
+                settings,
+                run,
+                decision if run is runs[-1] else None,
+                reports if run is runs[-1] else None,
+            )
+        reports = list(write_reports(settings.reports_dir, stem, runs, decision))
+    return Comparison(runs, decision, reports)
+
+
+def print_runs(console: Console, comparison: Comparison) -> None:
+    """One column per prompt version, one row per metric: readable at 80 columns."""
+    gate = comparison.gate
+    runs = comparison.runs
+    table = Table(title=f"eval · golden set {runs[0].golden_set} ({runs[0].summary.cases} cases)")
+    table.add_column("metric")
+    for run in runs:
+        table.add_column(run.prompt, justify="right")
+
+    def opt(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    rows: list[tuple[str, list[str]]] = [
+        ("hallucination rate", [f"{r.summary.hallucination_rate:.3f}" for r in runs]),
+        ("mean relevance (1-5)", [f"{r.summary.mean_relevance:.2f}" for r in runs]),
+        (f"retrieval recall@{runs[0].top_k}", [opt(r.summary.recall_at_k, ".3f") for r in runs]),
+        ("retrieval MRR", [opt(r.summary.mrr, ".3f") for r in runs]),
+        ("answered (answerable)", [f"{r.summary.answered_rate:.2f}" for r in runs]),
+        ("abstained (unanswerable)", [opt(r.summary.abstention_rate, ".2f") for r in runs]),
+        (
+            "latency p50 / p95 ms",
+            [f"{r.summary.p50_latency_ms:.0f} / {r.summary.p95_latency_ms:.0f}" for r in runs],
+        ),
+        (
+            "tokens",
+            [
+                f"{r.summary.total_tokens}{' (est.)' if r.summary.tokens_estimated else ''}"
+                for r in runs
+            ],
+        ),
+        ("cost", [fmt_cost(r.summary.cost_usd) for r in runs]),
+        ("errors / unparseable", [f"{r.summary.errors} / {r.summary.unparseable}" for r in runs]),
+    ]
+    if gate is not None:
+        verdicts = ["baseline"] + ["[green]PASS[/]" if gate.passed else "[red]FAIL[/]"] * (
+            len(runs) - 1
+        )
+        rows.append(("gate verdict", verdicts))
+    for label, values in rows:
+        table.add_row(label, *values)
+    console.print(table)
+    labels = {
+        f"model {r.chat_model}{' (local)' if r.chat_model_local else ''}"
+        f" · judge {r.judge}{' (local)' if r.judge_local else ''}"
+        for r in runs
+    }
+    console.print(f"[dim]{'; '.join(sorted(labels))}[/dim]")
+    if gate is not None:
+        for rule in gate.rules:
+            mark = "[green]pass[/]" if rule.passed else "[red]FAIL[/]"
+            console.print(f"  {mark} {rule.rule}: {rule.explanation}", highlight=False)

@@ -1,0 +1,155 @@
+"""``ragwright index ...``: build, query and inspect the vector index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ragwright.cli.output import console
+
+app = typer.Typer(help="Build, query and inspect the vector index.", no_args_is_help=True)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"ingest summary · index {summary['index_version']}", show_header=False)
+    for key in (
+        "files_seen",
+        "docs_seen",
+        "docs_new",
+        "docs_changed",
+        "docs_unchanged",
+        "docs_removed",
+        "docs_failed",
+        "chunks_added",
+        "chunks_reused",
+        "chunks_deleted",
+        "orphans_repaired",
+        "switched_alias",
+    ):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    table.add_row(
+        "seconds per stage", ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items())
+    )
+    console.print(table)
+    for failure in summary["failures"]:
+        where = failure["path"] + (f":{failure['line']}" if failure.get("line") else "")
+        console.print(f"[yellow]skipped[/yellow] {where}: {failure['reason']}", highlight=False)
+
+
+def run_ingest_flow(
+    settings: Any,
+    *,
+    docs_dir: Path | None = None,
+    rebuild: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run the Prefect ingestion flow for ``settings`` and return its summary."""
+    from ragwright.flows.ingest import flow_settings, ingest_flow
+
+    return ingest_flow(
+        docs_dir=str(docs_dir) if docs_dir else None,
+        rebuild=rebuild,
+        settings=flow_settings(settings),
+        show_progress=show_progress,
+    )
+
+
+@app.command("run")
+def run(
+    docs: Annotated[Path | None, typer.Option(help="Documents folder (default: docs_dir).")] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Rebuild every chunk into a new index version, then switch to it."
+        ),
+    ] = False,
+) -> None:
+    """Ingest documents incrementally through the Prefect flow."""
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    print_summary(run_ingest_flow(settings, docs_dir=docs, rebuild=full))
+
+
+@app.command("query")
+def query(
+    text: Annotated[str, typer.Argument(help="Query text.")],
+    k: Annotated[int, typer.Option("-k", help="Number of hits.")] = 5,
+    where: Annotated[list[str] | None, typer.Option(help="Metadata filter key=value.")] = None,
+    hybrid: Annotated[
+        bool | None,
+        typer.Option(
+            "--hybrid/--dense", help="Fuse BM25 with dense retrieval (default: settings)."
+        ),
+    ] = None,
+) -> None:
+    """Show the chunks the retriever returns, with scores and sources."""
+    from ragwright.providers.registry import embedder_from_settings
+    from ragwright.rag.retriever import Retriever
+    from ragwright.rag.vectorstore import chroma_client
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    filters: dict[str, Any] | None = None
+    if where:
+        pairs = [item.split("=", 1) for item in where]
+        if any(len(p) != 2 for p in pairs):
+            raise typer.BadParameter("use key=value", param_hint="--where")
+        clauses = [{key: value} for key, value in pairs]
+        filters = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    retriever = Retriever(settings, embedder_from_settings(settings), chroma_client(settings))
+    table = Table("#", "score", "source", "heading", "text")
+    for rank, hit in enumerate(retriever.retrieve(text, k=k, where=filters, hybrid=hybrid), 1):
+        table.add_row(
+            str(rank),
+            f"{hit.score:.3f}",
+            hit.source,
+            hit.heading,
+            hit.text[:160].replace("\n", " "),
+        )
+    console.print(table)
+
+
+@app.command("status")
+def status() -> None:
+    """Show index versions, chunk counts, embedding model and the last run's summary."""
+    from ragwright.rag.records import IndexRecords
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    records = IndexRecords(settings.index_db)
+    try:
+        serving = records.alias(settings.collection)
+        table = Table(
+            "version",
+            "collection",
+            "model",
+            "chunking",
+            "documents",
+            "chunks",
+            "completed",
+            "serving",
+        )
+        for version in records.versions():
+            docs = records.documents(version.version)
+            table.add_row(
+                version.version,
+                version.collection,
+                version.embedding_model,
+                f"{version.chunk_tokens}/{version.chunk_overlap}",
+                str(len(docs)),
+                str(sum(len(d.chunk_ids) for d in docs.values())),
+                version.completed_at or "building",
+                "yes" if serving and serving.version == version.version else "",
+            )
+        console.print(table)
+        last = records.last_run()
+    finally:
+        records.close()
+    if last:
+        print_summary(last)
+    else:
+        console.print("no ingestion run yet: run `ragwright index run`")

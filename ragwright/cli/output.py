@@ -1,0 +1,10 @@
+"""Console helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+__all__ = ["console", "err_console"]
+
+console = Console()
+err_console = Console(stderr=True)

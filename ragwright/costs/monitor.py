@@ -1,0 +1,176 @@
+"""Record every model call without blocking the caller on disk I/O.
+
+Calls are appended to an in-memory queue (a lock and a list append, a few
+microseconds); a daemon thread writes them to SQLite in batches every
+``flush_interval_s`` and on normal exit. A hard crash (SIGKILL, power loss)
+loses at most the records of the last interval.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ragwright.costs.pricing import PriceTable
+from ragwright.costs.record import CallRecord
+from ragwright.costs.store import CostStore
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+from ragwright.settings import Settings
+from ragwright.usage import Usage
+
+__all__ = ["CallRecord", "CostMonitor", "MeteredChatModel", "metered", "monitor_for"]
+
+
+class CostMonitor:
+    def __init__(
+        self, path: Path, prices: PriceTable | None = None, *, flush_interval_s: float = 1.0
+    ) -> None:
+        self.path = path
+        self.prices = prices or PriceTable()
+        self.flush_interval_s = flush_interval_s
+        self._buffer: list[CallRecord] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._store: CostStore | None = None
+        self._thread = threading.Thread(target=self._run, name="ragwright-costs", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def record(self, record: CallRecord) -> None:
+        with self._lock:
+            self._buffer.append(record)
+
+    def record_call(
+        self,
+        *,
+        provider: str,
+        model: str,
+        operation: str,
+        prompt: str | None,
+        usage: Usage,
+        latency_ms: float,
+        status: str = "ok",
+        error_type: str | None = None,
+        cached: bool = False,
+        tags: tuple[tuple[str, str], ...] = (),
+    ) -> CallRecord:
+        cost = 0.0 if cached else self.prices.cost(provider, model, usage)
+        record = CallRecord(
+            ts=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            provider=provider,
+            model=model,
+            operation=operation,
+            prompt=prompt,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            estimated=usage.estimated,
+            latency_ms=latency_ms,
+            cost_usd=cost,
+            status=status,
+            error_type=error_type,
+            cached=cached,
+            tags=tags,
+        )
+        self.record(record)
+        return record
+
+    def flush(self) -> int:
+        with self._lock:
+            pending, self._buffer = self._buffer, []
+        if not pending:
+            return 0
+        with self._write_lock:
+            if self._store is None:
+                self._store = CostStore(self.path)
+            return self._store.insert(pending)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+        with self._write_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            self.flush()
+
+
+_monitors: dict[Path, CostMonitor] = {}
+_monitors_lock = threading.Lock()
+
+
+def monitor_for(settings: Settings) -> CostMonitor:
+    """The process-wide monitor writing to ``settings.costs_db``."""
+    path = settings.costs_db.resolve()
+    with _monitors_lock:
+        if path not in _monitors:
+            overrides = {name: price.model_dump() for name, price in settings.pricing.items()}
+            _monitors[path] = CostMonitor(path, PriceTable(overrides=overrides))
+        return _monitors[path]
+
+
+class MeteredChatModel(ChatModel):
+    """Wraps any chat model so that each call, success or failure, is recorded."""
+
+    def __init__(self, inner: ChatModel, monitor: CostMonitor) -> None:
+        self.inner = inner
+        self.monitor = monitor
+        self.provider = inner.provider
+        self.model = inner.model
+
+    def generate(self, request: ChatRequest) -> ChatResponse:
+        started = time.perf_counter()
+        try:
+            response = self.inner.generate(request)
+        except Exception as exc:
+            self._failed(request, started, exc)
+            raise
+        self._succeeded(request, response)
+        return response
+
+    async def agenerate(self, request: ChatRequest) -> ChatResponse:
+        started = time.perf_counter()
+        try:
+            response = await self.inner.agenerate(request)
+        except Exception as exc:
+            self._failed(request, started, exc)
+            raise
+        self._succeeded(request, response)
+        return response
+
+    def _succeeded(self, request: ChatRequest, response: ChatResponse) -> None:
+        self.monitor.record_call(
+            provider=response.provider,
+            model=response.model,
+            operation=request.operation,
+            prompt=request.prompt,
+            usage=response.usage,
+            latency_ms=response.latency_ms,
+            cached=response.cached,
+            tags=request.tags,
+        )
+
+    def _failed(self, request: ChatRequest, started: float, exc: Exception) -> None:
+        self.monitor.record_call(
+            provider=self.provider,
+            model=self.model,
+            operation=request.operation,
+            prompt=request.prompt,
+            usage=Usage(calls=1),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            status="error",
+            error_type=type(exc).__name__,
+            tags=request.tags,
+        )
+
+
+def metered(model: ChatModel, settings: Settings) -> ChatModel:
+    if isinstance(model, MeteredChatModel):
+        return model
+    return MeteredChatModel(model, monitor_for(settings))

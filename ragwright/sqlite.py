@@ -1,0 +1,80 @@
+"""SQLite connections and schema migrations shared by ragwright's stores.
+
+Every store (index records, costs, call cache) declares an ordered list of
+migration functions; :func:`migrate` applies the ones not yet recorded in the
+``_migrations`` table, each in its own transaction. Connections use WAL mode
+and a busy timeout so several processes can write the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ragwright.errors import UserError
+
+__all__ = ["Migration", "StoreError", "connect", "execute_script", "migrate"]
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+class StoreError(UserError):
+    """A local database file is corrupt, locked or not a database."""
+
+
+def connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
+    """Open (creating if needed) a WAL-mode database; raise StoreError with the fix if broken."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(
+            f"{path}: not a usable SQLite database ({exc}). Move it aside and re-run;"
+            " nothing was written to it."
+        ) from exc
+    return conn
+
+
+def execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL inside the caller's transaction.
+
+    ``sqlite3.Connection.executescript`` would COMMIT first, breaking the
+    one-transaction-per-migration guarantee.
+    """
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
+    """Apply pending migrations in order; return the schema version reached."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM _migrations")}
+    for version, migration in enumerate(migrations, start=1):
+        if version in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            if conn.execute("SELECT 1 FROM _migrations WHERE version=?", (version,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            migration(conn)
+            conn.execute(
+                "INSERT INTO _migrations VALUES (?, ?, ?)",
+                (version, migration.__name__, datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(migrations)

@@ -1,0 +1,90 @@
+"""Test fixtures: every test gets its own state directory; network models are blocked.
+
+Like llm's user-dir fixture, ``isolated_home`` points all ragwright state at a
+temporary directory, so tests never touch a developer's ``.ragwright``. Like
+pydantic-ai's ``ALLOW_MODEL_REQUESTS``, network model calls fail unless a test
+explicitly allows them (only tests against the local fake OpenAI server do).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragwright.offline import apply_offline_defaults
+from ragwright.providers import guard
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+apply_offline_defaults()
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture(autouse=True)
+def _block_model_requests() -> Iterator[None]:
+    with guard.override_allow_model_requests(False):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """All ragwright state of this test lives under tmp_path/home; cwd is tmp_path."""
+    home = tmp_path / "home"
+    for key in list(os.environ):
+        if key.startswith("RAGWRIGHT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("RAGWRIGHT_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+SMALL_DOCS = {
+    "rollback.md": """
+        # Rolling back prompts
+
+        ## The rollback command
+        The ragwright prompts rollback command moves the production alias back to the
+        previous production version. The rollback is recorded in the prompt history.
+
+        ## History
+        Every promotion and rollback is written to prompt.yaml with the user and the time.
+        """,
+    "chroma.md": """
+        # Chroma modes
+
+        Setting RAGWRIGHT_CHROMA_URL switches ragwright from the embedded Chroma database
+        to a Chroma server. Without it, Chroma runs embedded under the .ragwright folder.
+        """,
+    "costs.md": """
+        # Costs
+
+        Every model call records its tokens, latency and cost in a SQLite database.
+        A model with no known price gets a null cost and a warning, never a silent zero.
+        """,
+    "gardening.txt": """
+        Tomatoes need six hours of sun a day and regular watering in summer.
+        Basil grows well next to tomatoes and keeps some pests away.
+        """,
+}
+
+
+def write_docs(folder: Path, docs: dict[str, str] = SMALL_DOCS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(textwrap.dedent(text).strip() + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def small_docs(tmp_path: Path) -> Path:
+    return write_docs(tmp_path / "docs")
+
+
+def requires_shared_data(*parts: str) -> pytest.MarkDecorator:
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent (external data)")

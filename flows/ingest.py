@@ -14,11 +14,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ragwright.errors import InputFileError
 from ragwright.providers.registry import embedder_from_settings
 from ragwright.rag.documents import Chunk
 from ragwright.rag.indexer import Indexer, IngestPlan, IngestSummary, LoadResult
@@ -84,6 +86,17 @@ def publish_task(indexer: Indexer, version: IndexVersion) -> bool:
     return indexer.publish(version)
 
 
+def _call(step: Task[..., R], *args: Any) -> R:
+    """Run a stage as a Prefect task inside a flow run, as plain Python outside one.
+
+    Outside a flow, Prefect would create a standalone task run per call against
+    its API; library callers, tests and benchmarks need none of that.
+    """
+    if FlowRunContext.get() is None:
+        return step.fn(*args)
+    return step(*args)
+
+
 class _Stages:
     """Rich progress bars per stage (or silence), and wall time per stage."""
 
@@ -128,6 +141,8 @@ def ingest(
 ) -> IngestSummary:
     """Run every stage in this process; called by the flow (and usable without Prefect)."""
     docs = docs_dir or settings.docs_dir
+    if not docs.is_dir():  # before any store is opened: a typo must change nothing
+        raise InputFileError("documents folder does not exist", path=docs)
     summary = IngestSummary()
     records = IndexRecords(settings.index_db)
     try:
@@ -140,18 +155,20 @@ def ingest(
         stages = _Stages(summary, console)
         with stages.progress or _null():
             with stages.stage("reconcile"):
-                summary.orphans_repaired = reconcile_task(indexer, version)
+                summary.orphans_repaired = _call(reconcile_task, indexer, version)
             with stages.stage("load") as advance:
-                loaded = load_task(indexer, docs, advance)
-            plan = plan_task(indexer, version, loaded)
+                loaded = _call(load_task, indexer, docs, advance)
+            plan = _call(plan_task, indexer, version, loaded)
             with stages.stage("chunk", len(plan.to_index)) as advance:
-                chunks = chunk_task(indexer, plan, advance)
+                chunks = _call(chunk_task, indexer, plan, advance)
             total = sum(len(c) for c in chunks.values())
             with stages.stage("embed+upsert", total) as advance:
-                added, reused, stale = embed_upsert_task(indexer, version, plan, chunks, advance)
+                added, reused, stale = _call(
+                    embed_upsert_task, indexer, version, plan, chunks, advance
+                )
             with stages.stage("delete-stale", len(plan.removed)):
-                removed_chunks = delete_task(indexer, version, plan.removed)
-            summary.switched_alias = publish_task(indexer, version)
+                removed_chunks = _call(delete_task, indexer, version, plan.removed)
+            summary.switched_alias = _call(publish_task, indexer, version)
         summary.files_seen = loaded.files_seen
         summary.docs_seen = len(loaded.documents)
         summary.docs_new, summary.docs_changed = len(plan.new), len(plan.changed)

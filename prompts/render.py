@@ -22,7 +22,7 @@ from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ConfigDict, ValidationError, create_model
 
-from ragwright.errors import PromptFileError, RenderError, TemplateSecurityError
+from ragwright.errors import PromptError, PromptFileError, RenderError, TemplateSecurityError
 from ragwright.prompts.files import VersionFile, split_front_matter
 from ragwright.prompts.model import VariableSpec
 from ragwright.providers.base import Message
@@ -124,21 +124,15 @@ class Renderer:
         template = self.compile(version)
         where = f"prompt {name}@{version_id}"
         try:
-            parts = [p for p in PART_NAMES if p in template.blocks]
-            if parts:
-                context = template.new_context(values)
-                messages = tuple(
-                    Message(role=p, content="".join(template.blocks[p](context)).strip())  # type: ignore[arg-type]
-                    for p in parts
-                )
-            else:
-                messages = (Message(role="user", content=template.render(values).strip()),)
+            messages = _render_parts(template, values)
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateSecurityError(f"{where}: blocked by the sandbox: {exc}") from exc
         except jinja2.UndefinedError as exc:
             raise RenderError(f"{where}: undefined value in template: {exc.message}") from exc
         except jinja2.TemplateError as exc:
             raise RenderError(f"{where}: {exc}") from exc
+        except Exception as exc:  # a Python error inside an expression, e.g. 1 // 0
+            raise RenderError(f"{where}: template raised {type(exc).__name__}: {exc}") from exc
         return RenderedPrompt(
             name=name,
             version=version_id,
@@ -148,7 +142,27 @@ class Renderer:
         )
 
     def _relative(self, path: Path) -> str:
-        return path.resolve().relative_to(self.root).as_posix()
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise PromptError(f"{path} resolves outside the prompt store {self.root}")
+        return resolved.relative_to(self.root).as_posix()
+
+
+def _render_parts(template: jinja2.Template, values: dict[str, Any]) -> tuple[Message, ...]:
+    """Render chat parts (blocks named system/user/assistant), following ``extends``.
+
+    Rendering the root first lets an ``extends`` chain register its parents'
+    blocks in the context; each part is then the most-derived block of its name.
+    """
+    context = template.new_context(values)
+    whole = "".join(template.root_render_func(context)).strip()
+    parts = [p for p in PART_NAMES if p in context.blocks]
+    if not parts:
+        return (Message(role="user", content=whole),)
+    return tuple(
+        Message(role=p, content="".join(context.blocks[p][0](context)).strip())  # type: ignore[arg-type]
+        for p in parts
+    )
 
 
 def validate_inputs(
@@ -156,7 +170,7 @@ def validate_inputs(
 ) -> dict[str, Any]:
     """Check inputs against declared variables; the error names the variable."""
     fields: dict[str, Any] = {
-        var: (_PY_TYPES[spec.type], ... if spec.required else None)
+        var: (_PY_TYPES[spec.type], ...) if spec.required else (_PY_TYPES[spec.type] | None, None)
         for var, spec in variables.items()
     }
     model = create_model(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ragwright.errors import InputFileError
 from ragwright.providers.base import Embedder
 from ragwright.rag.chunking import CHUNKER_VERSION, ChunkingConfig, chunk_document
 from ragwright.rag.documents import Chunk, Document, LoadFailure
@@ -175,8 +176,6 @@ class Indexer:
 
     def load(self, docs_dir: Path, progress: Progress = _noop) -> LoadResult:
         if not docs_dir.is_dir():
-            from ragwright.errors import InputFileError
-
             raise InputFileError("documents folder does not exist", path=docs_dir)
         files = discover(docs_dir)
         documents: list[Document] = []
@@ -264,7 +263,7 @@ class Indexer:
         finished = [doc_id for doc_id, count in pending.items() if count == 0]
         deleted = self._commit(version, collection, finished, by_id, chunks, recorded)
         for batch in _batches(work, UPSERT_BATCH):
-            vectors = self.embedder.encode([c.embedding_text for c, _ in batch])
+            vectors = self._encode_unique([c.embedding_text for c, _ in batch])
             collection.upsert(
                 ids=[c.chunk_id for c, _ in batch],
                 embeddings=vectors,
@@ -279,6 +278,15 @@ class Indexer:
             deleted += self._commit(version, collection, done, by_id, chunks, recorded)
             progress(len(batch))
         return len(work), len(reused), deleted
+
+    def _encode_unique(self, texts: list[str]) -> Any:
+        """Embed each distinct text once (boilerplate repeats across chunks and documents)."""
+        unique = list(dict.fromkeys(texts))
+        vectors = self.embedder.encode(unique)
+        if len(unique) == len(texts):
+            return vectors
+        row = {text: index for index, text in enumerate(unique)}
+        return vectors[[row[text] for text in texts]]
 
     def _commit(  # noqa: PLR0917 - private step, called from one place
         self,

@@ -8,6 +8,7 @@ OpenAI-compatible endpoint) changes settings, never code.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -148,6 +150,10 @@ def load_settings(**overrides: Any) -> Settings:
     """Build settings, converting validation errors into a ConfigError that names the field."""
     try:
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"ragwright.toml: {exc}; fix the TOML syntax") from exc
+    except SettingsError as exc:
+        raise ConfigError(f"{exc}; RAGWRIGHT_* values of tables must be JSON") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

@@ -7,4 +7,4 @@ from rich.console import Console
 __all__ = ["console", "err_console"]
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per error: greppable

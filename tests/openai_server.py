@@ -1,0 +1,321 @@
+"""A small scripted OpenAI-compatible chat server for tests and benchmarks.
+
+It serves ``POST /v1/chat/completions`` on 127.0.0.1 (a free port) from a
+daemon thread and records every request it receives. What it answers is
+scripted per test with a queue of replies::
+
+    server.enqueue(
+        Error(429, retry_after=0),           # an HTTP error, optionally with Retry-After
+        Delay(2.0),                          # sleep 2 s, then answer with the default handler
+        Completion("hello", usage=None),     # a completion without a usage block
+    )
+
+Once the queue is empty, the ``default`` handler computes the content from the
+request body (by default it echoes the last user message). ``delay_s`` delays
+every answer by a constant time, for benchmarks of concurrent clients.
+
+In pytest, use the ``openai_server`` fixture (import ``openai_server_fixture`` into
+the test module; ``tests/`` is on ``sys.path`` there); elsewhere, the server is a
+context manager::
+
+    with OpenAIServer(delay_s=0.05) as server:
+        client = OpenAI(base_url=server.base_url, api_key="x")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "DEFAULT_USAGE",
+    "Completion",
+    "Delay",
+    "Error",
+    "OpenAIServer",
+    "RecordedRequest",
+    "Reply",
+    "echo_last_user",
+    "openai_server",
+    "openai_server_fixture",
+]
+
+DEFAULT_USAGE: dict[str, int] = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+_DEFAULT = object()  # "use the server's default usage" sentinel
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A 200 answer with ``content``; ``usage=None`` omits the usage block entirely."""
+
+    content: str
+    usage: dict[str, int] | Any | None = _DEFAULT
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Error:
+    """A non-2xx answer; ``body`` defaults to an OpenAI-style error object."""
+
+    status: int
+    retry_after: float | str | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Sleep ``seconds`` before answering with ``then`` (default: the default handler)."""
+
+    seconds: float
+    then: Completion | Error | None = None
+
+
+Reply = Completion | Error | Delay
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any] | None  # parsed JSON, None if the body was not JSON
+    received_at: float  # time.monotonic()
+
+
+def echo_last_user(body: dict[str, Any]) -> str:
+    """The default handler: the content of the last user message."""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # many concurrent clients in benchmarks
+    owner: OpenAIServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real API server
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean
+
+    def do_POST(self) -> None:
+        self.server.owner._handle(self, "POST")
+
+    def do_GET(self) -> None:
+        self.server.owner._handle(self, "GET")
+
+
+class OpenAIServer:
+    """A scripted OpenAI-compatible chat completions server (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        default: Callable[[dict[str, Any]], str] | None = echo_last_user,
+        delay_s: float = 0.0,
+        default_usage: dict[str, int] | None = DEFAULT_USAGE,
+    ) -> None:
+        self.default = default
+        self.delay_s = delay_s
+        self.default_usage = default_usage
+        self.requests: list[RecordedRequest] = []
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._ids = itertools.count(1)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> OpenAIServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        httpd.owner = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in a Delay
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the server is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What an OpenAI client takes as ``base_url``."""
+        return f"{self.url}/v1"
+
+    # -- scripting -------------------------------------------------------------
+    def enqueue(self, *replies: Reply | str) -> None:
+        """Queue replies, answered in order; a plain string is ``Completion(text)``."""
+        with self._lock:
+            for reply in replies:
+                self._queue.append(Completion(reply) if isinstance(reply, str) else reply)
+
+    @property
+    def pending(self) -> int:
+        """Replies still queued."""
+        with self._lock:
+            return len(self._queue)
+
+    def clear(self) -> None:
+        """Forget queued replies and recorded requests."""
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+
+    @property
+    def bodies(self) -> list[dict[str, Any] | None]:
+        with self._lock:
+            return [r.body for r in self.requests]
+
+    # -- serving ---------------------------------------------------------------
+    def _handle(self, handler: _Handler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        recorded = RecordedRequest(
+            method=method,
+            path=handler.path,
+            headers={k.lower(): v for k, v in handler.headers.items()},
+            body=body,
+            received_at=time.monotonic(),
+        )
+        with self._lock:
+            self.requests.append(recorded)
+            is_chat = method == "POST" and handler.path.rstrip("/") == "/v1/chat/completions"
+            reply: Reply | None = self._queue.popleft() if is_chat and self._queue else None
+        if not is_chat:
+            self._send(handler, 404, {"error": {"message": f"no route {method} {handler.path}"}})
+            return
+        delay = self.delay_s
+        if isinstance(reply, Delay):
+            delay += reply.seconds
+            reply = reply.then
+        if delay > 0 and self._stopping.wait(delay):
+            return  # shutting down: drop the answer
+        # The client may have given up (timeout) before we answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._answer(handler, reply, body if isinstance(body, dict) else {})
+
+    def _answer(self, handler: _Handler, reply: Reply | None, body: dict[str, Any]) -> None:
+        if isinstance(reply, Error):
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["Retry-After"] = str(reply.retry_after)
+            payload = reply.body or {
+                "error": {
+                    "message": f"scripted error {reply.status}",
+                    "type": "server_error" if reply.status >= 500 else "invalid_request_error",
+                    "code": str(reply.status),
+                }
+            }
+            self._send(handler, reply.status, payload, headers)
+            return
+        if reply is None:
+            if self.default is None:
+                self._send(handler, 500, {"error": {"message": "no scripted reply left"}})
+                return
+            reply = Completion(self.default(body))
+        usage = self.default_usage if reply.usage is _DEFAULT else reply.usage
+        payload: dict[str, Any] = {
+            "id": f"chatcmpl-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "unknown"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.content},
+                    "finish_reason": reply.finish_reason,
+                }
+            ],
+        }
+        if usage is not None:
+            payload["usage"] = usage
+        self._send(handler, 200, payload)
+
+    @staticmethod
+    def _send(
+        handler: _Handler,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+        handler.wfile.flush()
+
+
+@pytest.fixture(name="openai_server")
+def openai_server_fixture() -> Iterator[OpenAIServer]:
+    """A running :class:`OpenAIServer` as fixture ``openai_server``, stopped after the test.
+
+    Import ``openai_server_fixture`` (``# noqa: F401``) into a test module and request
+    ``openai_server``; importing it under the fixture's own name works too but makes
+    ruff report F811 on every test argument.
+    """
+    with OpenAIServer() as server:
+        yield server
+
+
+openai_server = openai_server_fixture

@@ -1,0 +1,260 @@
+"""The ``ragwright`` command as users run it: exit codes, messages, stores left untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, write_docs
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragwright.cli.app", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys; from ragwright.cli.app import app; "
+        "heavy = {'torch', 'chromadb', 'mlflow', 'prefect', 'sentence_transformers',"
+        " 'langchain_core'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_command_groups(tmp_path: Path) -> None:
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for group in ("index", "prompts", "eval", "costs", "demo", "config", "ask"):
+        assert group in result.stdout
+
+
+def test_config_masks_secrets(tmp_path: Path) -> None:
+    result = run_cli("config", cwd=tmp_path, env={"RAGWRIGHT_OPENAI_API_KEY": "sk-live-123"})
+    assert result.returncode == 0
+    assert "sk-live-123" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["openai_api_key"] == "**********"
+
+
+def test_invalid_setting_exits_2_naming_the_field(tmp_path: Path) -> None:
+    result = run_cli("config", cwd=tmp_path, env={"RAGWRIGHT_TOP_K": "zero"})
+    assert result.returncode == 2
+    assert "top_k" in result.stderr
+
+
+@pytest.fixture
+def built(tmp_path: Path, isolated_home: Path) -> Path:
+    """A project folder with an index built by `ragwright index run`."""
+    write_docs(tmp_path / "docs")
+    result = run_cli("index", "run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "docs new" in result.stdout
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_bad_inputs_exit_2_and_change_nothing(built: Path, isolated_home: Path) -> None:
+    before = tree_digest(isolated_home)
+    golden = built / "bad.jsonl"
+    golden.write_text('{"id": "a", "question": "ok?"}\n{oops\n', encoding="utf-8")
+    result = run_cli("eval", "run", "--golden-set", str(golden), "--no-mlflow", cwd=built)
+    assert result.returncode == 2
+    assert f"{golden}:2" in result.stderr
+    assert "not valid JSON" in result.stderr
+
+    golden.write_text('{"id": "a", "question": "ok?"}\n{"id": "b"}\n', encoding="utf-8")
+    result = run_cli("eval", "run", "--golden-set", str(golden), "--no-mlflow", cwd=built)
+    assert result.returncode == 2
+    assert f"{golden}:2 (field 'question')" in result.stderr
+
+    result = run_cli("index", "run", "--docs", str(built / "missing"), cwd=built)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+    result = run_cli("demo", "--docs", str(built / "missing"), cwd=built)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+    result = run_cli("prompts", "render", "rag_answer@v1", "--input", "question=hi", cwd=built)
+    assert result.returncode == 2
+    assert "contexts" in result.stderr
+
+    assert tree_digest(isolated_home) == before
+
+
+@pytest.mark.slow
+def test_ask_query_status_costs(built: Path) -> None:
+    result = run_cli("ask", "How do I roll back the production prompt?", cwd=built)
+    assert result.returncode == 0, result.stderr
+    assert "rollback.md" in result.stdout
+    result = run_cli("index", "query", "tomatoes sun", "-k", "2", "--hybrid", cwd=built)
+    assert result.returncode == 0
+    assert "gardening.txt" in result.stdout
+    result = run_cli("index", "status", cwd=built)
+    assert result.returncode == 0
+    assert "yes" in result.stdout
+    assert "docs unchanged" in result.stdout
+    result = run_cli("costs", "report", "--by", "prompt", "--format", "json", cwd=built)
+    assert result.returncode == 0
+    [row] = json.loads(result.stdout)
+    assert row["key"] == "rag_answer@v1"
+    assert row["calls"] == 1
+    assert row["cost_usd"] == 0.0
+
+
+@pytest.mark.slow
+def test_eval_gate_logs_to_mlflow(built: Path, isolated_home: Path) -> None:
+    import mlflow
+
+    golden = built / "set.jsonl"
+    golden.write_text(
+        "\n".join(
+            json.dumps(c)
+            for c in [
+                {
+                    "id": "a",
+                    "question": "How do I roll back the production prompt?",
+                    "expected_sources": ["rollback.md"],
+                },
+                {
+                    "id": "b",
+                    "question": "How many hours of sun do tomatoes need?",
+                    "expected_sources": ["gardening.txt"],
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = run_cli(
+        "eval", "gate", "--candidate", "rag_answer@v1", "--golden-set", str(golden), cwd=built
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = next((isolated_home / "reports").glob("eval-*.md")).read_text()
+    assert "gate passed" in report
+    assert "rag_answer@v1" in report
+    mlflow.set_tracking_uri(f"sqlite:///{isolated_home / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["ragwright-evals"], output_format="list")
+    assert len(runs) == 2
+    params = runs[0].data.params
+    assert params["prompt"] == "rag_answer@v1"
+    assert params["golden_set_hash"].startswith("sha256:")
+    assert "index_version" in params
+    assert "gate_passed" in runs[0].data.metrics | runs[1].data.metrics
+
+
+def _network_can_be_cut() -> bool:
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.network_cut
+@pytest.mark.skipif(not _network_can_be_cut(), reason="unshare -n is not permitted here")
+def test_demo_runs_with_the_network_cut(tmp_path: Path, isolated_home: Path) -> None:
+    """The demo's whole path with no network at all: only loopback exists."""
+    write_docs(tmp_path / "docs")
+    golden = tmp_path / "set.jsonl"
+    golden.write_text(
+        "\n".join(
+            json.dumps(c)
+            for c in [
+                {
+                    "id": "a",
+                    "question": "How do I roll back the production prompt?",
+                    "expected_sources": ["rollback.md"],
+                },
+                {
+                    "id": "b",
+                    "question": "Which variable switches Chroma to a server?",
+                    "expected_sources": ["chroma.md"],
+                },
+                {"id": "c", "question": "What is the Java SDK version?", "tags": ["unanswerable"]},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "TIKTOKEN_CACHE_DIR": str(tmp_path / "empty-tiktoken-cache"),
+        "HF_HOME": str(tmp_path / "empty-hf-home"),
+    }
+    command = (
+        f"ip link set lo up && {sys.executable} -m ragwright.cli.app demo"
+        f" --docs docs --golden-set {golden}"
+    )
+    result = subprocess.run(
+        ["unshare", "-n", "sh", "-c", command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "gate verdict" in result.stdout
+    assert "hallucination rate" in result.stdout
+    assert (isolated_home / "mlflow.db").exists()
+    assert list((isolated_home / "reports").glob("*.html"))
+
+
+@pytest.mark.slow
+def test_wheel_has_one_top_level_package(tmp_path: Path) -> None:
+    import zipfile
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = tmp_path.glob("ragwright-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"ragwright"}
+    for needed in (
+        "ragwright/rag/chain.py",
+        "ragwright/evals/gate.py",
+        "ragwright/prompts/rag_answer/v1.jinja2",
+        "ragwright/prompts/rag_answer/prompt.yaml",
+        "ragwright/evals/templates/report.html.jinja2",
+        "ragwright/pricing.yaml",
+        "ragwright/flows/ingest.py",
+        "ragwright/guardrails/__init__.py",
+    ):
+        assert needed in names

@@ -9,6 +9,7 @@ and a busy timeout so several processes can write the same file.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +28,24 @@ class StoreError(UserError):
 def connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     """Open (creating if needed) a WAL-mode database; raise StoreError with the fix if broken."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(
+            path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"{path}: cannot open the database ({exc})") from exc
+    try:
+        _enable_wal(conn, timeout_s)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if _is_lock_error(exc):
+            raise StoreError(
+                f"{path}: locked by another process for more than {timeout_s:.0f} s ({exc});"
+                " the database is intact: retry when the other writer has finished"
+            ) from exc
+        raise StoreError(f"{path}: cannot open the database ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(
@@ -39,6 +53,31 @@ def connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
             " nothing was written to it."
         ) from exc
     return conn
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL, waiting out other writers.
+
+    SQLite does not call the busy handler for this pragma: while another
+    connection writes to a not-yet-WAL database it fails at once with
+    "database is locked", so retry until ``timeout_s`` is spent.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
 
 def execute_script(conn: sqlite3.Connection, script: str) -> None:

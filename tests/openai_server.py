@@ -15,7 +15,7 @@ request body (by default it echoes the last user message). ``delay_s`` delays
 every answer by a constant time, for benchmarks of concurrent clients.
 
 In pytest, use the ``openai_server`` fixture (import ``openai_server_fixture`` into
-the test module; ``tests/`` is on ``sys.path`` there); elsewhere, the server is a
+the test module from ``tests.openai_server``); elsewhere, the server is a
 context manager::
 
     with OpenAIServer(delay_s=0.05) as server:

@@ -354,12 +354,6 @@ def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
     return thread
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ragwright/sqlite.py:32: PRAGMA journal_mode=WAL fails at once with 'database is"
-    " locked' while another connection writes (SQLite skips the busy handler there), so"
-    " processes opening a new costs.db together crash instead of waiting timeout_s",
-)
 def test_connect_waits_for_writer_while_switching_to_wal(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"  # not yet in WAL mode, as when several processes create it
     release = _hold_write_lock(path, 0.3)
@@ -376,12 +370,6 @@ def test_connect_waits_for_writer_while_switching_to_wal(tmp_path: Path) -> None
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ragwright/sqlite.py:34-39: every sqlite3.DatabaseError, 'database is locked'"
-    " included, is reported as 'not a usable SQLite database ... Move it aside', telling the"
-    " user to move a healthy database away",
-)
 def test_locked_database_is_not_reported_as_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     release = _hold_write_lock(path, 0.5)
@@ -678,5 +666,29 @@ def test_monitor_for_is_shared_per_path_and_uses_settings_prices(tmp_path: Path)
         model.generate(_request())
         monitor.flush()
         assert [r["cost_usd"] for r in _rows(monitor.path)] == [pytest.approx(9.0)]
+    finally:
+        monitor.close()
+
+
+def test_failed_flush_keeps_records_for_the_next_try(tmp_path: Path) -> None:
+    """A write failure must not drop buffered records: they are written on the next flush."""
+    target = tmp_path / "blocked" / "costs.db"
+    target.parent.mkdir()
+    target.mkdir()  # a directory where the database file should be: opening it fails
+    monitor = CostMonitor(target, flush_interval_s=3600)
+    try:
+        monitor.record_call(
+            provider="local",
+            model="local/extractive",
+            operation="generate",
+            prompt=None,
+            usage=Usage(1, 1, calls=1),
+            latency_ms=1.0,
+        )
+        with pytest.raises(StoreError):
+            monitor.flush()
+        target.rmdir()
+        assert monitor.flush() == 1
+        assert CostStore(target).count() == 1
     finally:
         monitor.close()

@@ -8,13 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from openai_server import (
-    Completion,
-    Delay,
-    Error,
-    OpenAIServer,
-    openai_server_fixture,  # noqa: F401 - provides `openai_server`
-)
 
 from ragwright.costs import CostMonitor
 from ragwright.costs.monitor import MeteredChatModel
@@ -30,6 +23,13 @@ from ragwright.providers.base import ChatRequest, Message
 from ragwright.providers.guard import override_allow_model_requests
 from ragwright.providers.openai_compat import OpenAICompatibleChatModel
 from ragwright.tokens import count_tokens
+from tests.openai_server import (
+    Completion,
+    Delay,
+    Error,
+    OpenAIServer,
+    openai_server_fixture,  # noqa: F401 - provides `openai_server`
+)
 
 SECRET = "sk-test-0123456789abcdef-SECRET"
 FAST_RETRY = {"retry-after-ms": "5"}  # the SDK waits 5 ms instead of its ~0.5 s backoff

@@ -69,6 +69,23 @@ def ask(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 = this machine.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+) -> None:
+    """Serve the RAG chain over HTTP (POST /v1/answer, GET /healthz)."""
+    import uvicorn
+
+    from ragwright.rag.chain import RagChain
+    from ragwright.rag.server import create_app
+    from ragwright.settings import load_settings
+
+    uvicorn.run(create_app(RagChain.from_settings(load_settings())), host=host, port=port)
+
+
+@app.command()
 def demo(
     docs: Annotated[str | None, typer.Option(help="Documents folder (default: settings).")] = None,
     golden_set: Annotated[str, typer.Option(help="Golden set to evaluate.")] = (

@@ -9,6 +9,7 @@ loses at most the records of the last interval.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from ragwright.settings import Settings
 from ragwright.usage import Usage
 
 __all__ = ["CallRecord", "CostMonitor", "MeteredChatModel", "metered", "monitor_for"]
+
+log = logging.getLogger(__name__)
 
 
 class CostMonitor:
@@ -79,18 +82,30 @@ class CostMonitor:
         return record
 
     def flush(self) -> int:
+        """Write buffered records; on failure they go back to the buffer and the error rises."""
         with self._lock:
             pending, self._buffer = self._buffer, []
         if not pending:
             return 0
-        with self._write_lock:
-            if self._store is None:
-                self._store = CostStore(self.path)
-            return self._store.insert(pending)
+        try:
+            with self._write_lock:
+                if self._store is None:
+                    self._store = CostStore(self.path)
+                return self._store.insert(pending)
+        except BaseException:
+            with self._lock:
+                self._buffer[:0] = pending  # keep order; nothing is dropped
+            raise
 
     def close(self) -> None:
+        """Stop the writer and flush; at exit a failure is reported, not raised."""
         self._stop.set()
-        self.flush()
+        try:
+            self.flush()
+        except Exception as exc:
+            log.error(
+                "%d cost records could not be written to %s: %s", len(self._buffer), self.path, exc
+            )
         with self._write_lock:
             if self._store is not None:
                 self._store.close()
@@ -98,7 +113,12 @@ class CostMonitor:
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # keep the thread alive; records stay buffered for the next try
+                log.warning(
+                    "cost records could not be written to %s; will retry", self.path, exc_info=True
+                )
 
 
 _monitors: dict[Path, CostMonitor] = {}

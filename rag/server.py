@@ -1,0 +1,89 @@
+"""The HTTP API: the same RAG chain the evals measure, served by FastAPI.
+
+``POST /v1/answer`` answers one question; ``GET /healthz`` reports the serving
+index version. User errors (unknown prompt, bad input) are 400/422 with the
+message; provider failures are 502, so a load balancer can tell them apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from ragwright.errors import ProviderError, UserError
+from ragwright.rag.chain import RagAnswer, RagChain
+
+__all__ = ["AnswerRequest", "create_app"]
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    prompt: str | None = Field(None, description="e.g. rag_answer@v2; default: production.")
+    k: int | None = Field(None, ge=1, le=50)
+    tags: dict[str, str] = Field(default_factory=dict, description="Recorded with the call.")
+
+
+class AnswerResponse(BaseModel):
+    answer: str
+    answered: bool
+    citations: list[str]
+    prompt: str
+    prompt_hash: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_estimated: bool
+    latency_ms: float
+    index_version: str
+    contexts: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, answer: RagAnswer) -> AnswerResponse:
+        return cls(
+            answer=answer.answer,
+            answered=answer.answered,
+            citations=answer.citations,
+            prompt=answer.prompt,
+            prompt_hash=answer.prompt_hash,
+            model=answer.model,
+            prompt_tokens=answer.usage.prompt_tokens,
+            completion_tokens=answer.usage.completion_tokens,
+            tokens_estimated=answer.usage.estimated,
+            latency_ms=round(answer.latency_ms, 2),
+            index_version=answer.index_version,
+            contexts=[c.model_dump() for c in answer.contexts],
+        )
+
+
+def create_app(chain: RagChain) -> FastAPI:
+    app = FastAPI(title="ragwright", summary="Answers from the index with versioned prompts.")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {
+            "status": "ok",
+            "index_version": chain.retriever.version.version,
+            "prompt": chain.prompt,
+            "model": chain.model.name,
+        }
+
+    @app.post("/v1/answer", response_model=AnswerResponse)
+    async def answer(request: AnswerRequest) -> AnswerResponse:
+        payload: dict[str, Any] = {"question": request.question, "tags": request.tags}
+        if request.prompt:
+            payload["prompt"] = request.prompt
+        if request.k:
+            payload["k"] = request.k
+        try:
+            # The local models are CPU-bound: keep the event loop free for other requests.
+            result = await run_in_threadpool(chain.invoke, payload)
+        except UserError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        except ProviderError as exc:
+            raise HTTPException(status_code=502, detail=str(exc)) from exc
+        return AnswerResponse.of(result)
+
+    return app

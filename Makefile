@@ -17,8 +17,8 @@ $(BIN)/python:
 # disk, while an unpinned torch resolves a newer build with GBs of CUDA libraries.
 # The pin lives here, not in pyproject.toml, so library users choose their own torch.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## ingest docs/, answer, evaluate, gate, report: offline, no API key

@@ -37,5 +37,6 @@ def quiet_library_logs() -> None:
     import logging
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # mlflow resets its level on import
     for name in ("mlflow", "alembic", "chromadb", "httpx", "prefect"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -99,6 +99,7 @@ def run_demo(
         console.print(
             f"{'mlflow ui':18} mlflow ui --backend-store-uri {settings.tracking_uri}",
             highlight=False,
+            soft_wrap=True,
         )
     seconds = time.perf_counter() - started
     console.print(f"[dim]demo finished in {seconds:.0f} s[/dim]")

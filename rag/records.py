@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ragwright.sqlite import connect, execute_script, migrate
+from ragwright.sqlite import connect, execute_script, migrate, transaction
 
 __all__ = ["DocRecord", "IndexRecords", "IndexVersion"]
 
@@ -117,8 +117,7 @@ class IndexRecords:
     def switch_alias(self, name: str, version: str) -> None:
         """Point ``name`` at ``version`` and mark that version complete, atomically."""
         now = _now()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             self.conn.execute(
                 "UPDATE index_versions SET completed_at=? WHERE version=?", (now, version)
             )
@@ -127,10 +126,6 @@ class IndexRecords:
                 " SET version=excluded.version, switched_at=excluded.switched_at",
                 (name, version, now),
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     # documents
     def documents(self, version: str) -> dict[str, DocRecord]:
@@ -142,8 +137,7 @@ class IndexRecords:
 
     def put_documents(self, version: str, records: list[DocRecord]) -> None:
         now = _now()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             self.conn.executemany(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(version, doc_id)"
                 " DO UPDATE SET content_hash=excluded.content_hash,"
@@ -161,10 +155,6 @@ class IndexRecords:
                     for r in records
                 ],
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     def delete_documents(self, version: str, doc_ids: list[str]) -> None:
         self.conn.executemany(

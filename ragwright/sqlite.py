@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ragwright.errors import UserError
 
-__all__ = ["Migration", "StoreError", "connect", "execute_script", "migrate"]
+__all__ = ["Migration", "StoreError", "connect", "execute_script", "migrate", "transaction"]
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -80,6 +81,22 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
             delay = min(delay * 2, 0.25)
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception.
+
+    IMMEDIATE takes the write lock up front, so concurrent writers wait (busy
+    timeout) instead of failing half-way through with "database is locked".
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def execute_script(conn: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated DDL inside the caller's transaction.
 
@@ -101,19 +118,13 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
     for version, migration in enumerate(migrations, start=1):
         if version in done:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             # Another process may have migrated while we waited for the lock.
             if conn.execute("SELECT 1 FROM _migrations WHERE version=?", (version,)).fetchone():
-                conn.execute("COMMIT")
                 continue
             migration(conn)
             conn.execute(
                 "INSERT INTO _migrations VALUES (?, ?, ?)",
                 (version, migration.__name__, datetime.now(UTC).isoformat()),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return len(migrations)

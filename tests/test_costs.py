@@ -424,7 +424,7 @@ def test_monitor_on_corrupt_database_raises_store_error(tmp_path: Path) -> None:
         with pytest.raises(StoreError):
             monitor.flush()
     finally:
-        monitor._stop.set()
+        monitor.close()  # reports the unwritable record instead of raising
     assert path.read_bytes() == garbage
 
 

@@ -99,6 +99,7 @@ class CostMonitor:
 
     def close(self) -> None:
         """Stop the writer and flush; at exit a failure is reported, not raised."""
+        atexit.unregister(self.close)
         self._stop.set()
         try:
             self.flush()

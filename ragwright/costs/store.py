@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from ragwright.costs.record import CallRecord
-from ragwright.sqlite import connect, execute_script, migrate
+from ragwright.sqlite import connect, execute_script, migrate, transaction
 
 __all__ = ["CostStore", "GroupStats"]
 
@@ -95,18 +95,13 @@ class CostStore:
             for r in records
         ]
         if rows:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.conn):
                 self.conn.executemany(
                     "INSERT INTO calls (ts, provider, model, operation, prompt, prompt_tokens,"
                     " completion_tokens, estimated, latency_ms, cost_usd, status, error_type,"
                     " cached, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
         return len(rows)
 
     def count(self) -> int:

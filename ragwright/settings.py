@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     docs_dir: Path = Field(Path("docs"), description="Documents to ingest.")
     prompts_dir: Path = Field(BUILTIN_PROMPTS_DIR, description="Root of the prompt store.")
     golden_sets_dir: Path = Path("golden_sets")
+    golden_set: Path = Field(
+        Path("golden_sets/ragwright_docs.jsonl"),
+        description="Golden set the gate runs on and promotion evidence must come from.",
+    )
+    prompt_registry: bool = Field(
+        True, description="Mirror published prompt versions and aliases to MLflow's registry."
+    )
 
     chroma_url: str | None = Field(None, description="Chroma server URL; unset = embedded.")
     collection: str = "ragwright_docs"

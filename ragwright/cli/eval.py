@@ -13,7 +13,9 @@ app = typer.Typer(
     help="Evaluate prompt versions on golden sets and gate candidates.", no_args_is_help=True
 )
 
-GoldenOption = Annotated[Path, typer.Option(help="Golden set JSONL file.")]
+GoldenOption = Annotated[
+    Path | None, typer.Option(help="Golden set JSONL file (default: settings.golden_set).")
+]
 
 
 @app.command("run")
@@ -21,15 +23,21 @@ def run(
     prompt: Annotated[str, typer.Option(help="Prompt reference, e.g. rag_answer@v2.")] = (
         "rag_answer:production"
     ),
-    golden_set: GoldenOption = Path("golden_sets/ragwright_docs.jsonl"),
+    golden_set: GoldenOption = None,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
 ) -> None:
     """Evaluate one prompt version; writes reports and logs to MLflow."""
     from ragwright.cli.evaluation import evaluate_prompts, print_runs
     from ragwright.settings import load_settings
 
+    settings = load_settings()
     comparison = evaluate_prompts(
-        load_settings(), [prompt], golden_set, console, gate=False, log_mlflow=mlflow
+        settings,
+        [prompt],
+        golden_set or settings.golden_set,
+        console,
+        gate=False,
+        log_mlflow=mlflow,
     )
     print_runs(console, comparison)
     for path in comparison.reports:
@@ -40,15 +48,20 @@ def run(
 def gate(
     candidate: Annotated[str, typer.Option(help="Candidate prompt, e.g. rag_answer@v3.")],
     baseline: Annotated[str, typer.Option(help="Baseline prompt.")] = "rag_answer:production",
-    golden_set: GoldenOption = Path("golden_sets/ragwright_docs.jsonl"),
+    golden_set: GoldenOption = None,
     mlflow: Annotated[bool, typer.Option(help="Log the runs to MLflow.")] = True,
 ) -> None:
     """Gate a candidate against the baseline: exit 0 pass, 1 fail, 2 error."""
     from ragwright.cli.evaluation import evaluate_prompts, print_runs
     from ragwright.settings import load_settings
 
+    settings = load_settings()
     comparison = evaluate_prompts(
-        load_settings(), [baseline, candidate], golden_set, console, log_mlflow=mlflow
+        settings,
+        [baseline, candidate],
+        golden_set or settings.golden_set,
+        console,
+        log_mlflow=mlflow,
     )
     print_runs(console, comparison)
     for path in comparison.reports:

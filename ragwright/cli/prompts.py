@@ -9,9 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ragwright.cli.output import console
+from ragwright.cli.output import console, err_console
 
-app = typer.Typer(help="Versioned prompts: list, show, render, lint.", no_args_is_help=True)
+app = typer.Typer(
+    help="Versioned prompts: inspect, render, lint, publish, promote, roll back.",
+    no_args_is_help=True,
+)
 
 
 def _store() -> Any:
@@ -114,3 +117,153 @@ def lint() -> None:
     )
     if errors:
         raise typer.Exit(1)
+
+
+def _lifecycle() -> Any:
+    """A Lifecycle over the configured store, mirroring each change to MLflow if enabled."""
+    from ragwright.prompts.lifecycle import Lifecycle
+    from ragwright.prompts.registry import RegistryMirror
+    from ragwright.prompts.store import PromptStore
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    store = PromptStore(settings.prompts_dir)
+    if not settings.prompt_registry:
+        return settings, Lifecycle(store)
+    mirror = RegistryMirror(settings.tracking_uri)
+
+    def mirror_change(name: str) -> None:
+        try:
+            aliases = mirror.sync(store, name)
+        except Exception as exc:  # git holds the change; the replica can be re-synced later
+            err_console.print(
+                f"[yellow]warning:[/] MLflow registry not updated ({exc});"
+                " run `ragwright prompts sync` to retry",
+                highlight=False,
+            )
+            return
+        console.print(f"[dim]mirrored to MLflow registry: {aliases}[/dim]")
+
+    return settings, Lifecycle(store, on_change=mirror_change)
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    from_version: Annotated[str, typer.Option("--from", help="Version to start from.")],
+) -> None:
+    """Scaffold the next version as a draft copy of --from; edit it, then publish it."""
+    _, lifecycle = _lifecycle()
+    path = lifecycle.new(name, from_version)
+    console.print(
+        f"created draft {path}; edit it, then `ragwright prompts publish {name} {path.stem}`",
+        highlight=False,
+    )
+
+
+@app.command("publish")
+def publish(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    version: Annotated[str, typer.Argument(help="Draft version to freeze, e.g. v3.")],
+) -> None:
+    """Freeze a draft: record its content hash in prompt.yaml. It can never change again."""
+    _, lifecycle = _lifecycle()
+    record = lifecycle.publish(name, version)
+    console.print(f"published {name}@{version} {record.hash}")
+
+
+@app.command("diff")
+def diff(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    a: Annotated[str, typer.Argument(help="Old version.")],
+    b: Annotated[str, typer.Argument(help="New version.")],
+) -> None:
+    """Text diff of two versions, plus the variables and metadata that changed."""
+    from ragwright.prompts.lifecycle import diff_versions
+
+    result = diff_versions(_store(), name, a, b)
+    console.print(result.text or "(files are identical)", markup=False, highlight=False)
+    for label, items in (
+        ("added variables", result.added_variables),
+        ("removed variables", result.removed_variables),
+        ("changed variables", result.changed_variables),
+        ("changed metadata", result.changed_metadata),
+    ):
+        if items:
+            console.print(f"{label}: {', '.join(items)}")
+
+
+@app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    version: Annotated[str, typer.Argument(help="Published version to promote.")],
+    to: Annotated[str, typer.Option("--to", help="Alias to move.")] = "production",
+    evidence: Annotated[
+        str | None,
+        typer.Option(help="MLflow run id of the passing gate run (default: newest matching run)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Skip the evidence check (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in history.")] = None,
+) -> None:
+    """Point an alias at a version that passed the eval gate; writes prompt.yaml."""
+    from ragwright.evals.evidence import mlflow_evidence
+
+    settings, lifecycle = _lifecycle()
+    entry = lifecycle.promote(
+        name,
+        version,
+        alias=to,
+        force=force,
+        reason=reason,
+        find_evidence=mlflow_evidence(settings, settings.golden_set, evidence),
+    )
+    how = f"evidence {entry.evidence}" if entry.evidence else f"FORCED: {entry.reason}"
+    console.print(
+        f"{name}:{to} {entry.from_version or '-'} -> {entry.to_version} ({how})", highlight=False
+    )
+
+
+@app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    alias: Annotated[str, typer.Option(help="Alias to move back.")] = "production",
+) -> None:
+    """Move an alias back to the version it served before the current one."""
+    _, lifecycle = _lifecycle()
+    entry = lifecycle.rollback(name, alias=alias)
+    console.print(f"{name}:{alias} {entry.from_version} -> {entry.to_version} (rollback)")
+
+
+@app.command("history")
+def history(name: Annotated[str, typer.Argument(help="Prompt name.")]) -> None:
+    """Who changed what, when, from/to which version, with which evidence."""
+    table = Table("when", "who", "action", "alias", "from", "to", "evidence / reason")
+    for e in _store().manifest(name).history:
+        note = e.evidence or ""
+        if e.forced:
+            note = f"forced: {e.reason or ''}"
+        table.add_row(
+            e.at.isoformat(timespec="seconds"),
+            e.by,
+            e.action,
+            e.alias or "",
+            e.from_version or "",
+            e.to_version,
+            note,
+        )
+    console.print(table)
+
+
+@app.command("sync")
+def sync(
+    name: Annotated[list[str] | None, typer.Argument(help="Prompts (default: all).")] = None,
+) -> None:
+    """Register published versions and aliases in MLflow's prompt registry."""
+    from ragwright.prompts.registry import RegistryMirror
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    store = _store()
+    mirror = RegistryMirror(settings.tracking_uri)
+    for prompt in name or store.names():
+        console.print(f"{prompt}: {mirror.sync(store, prompt)}")

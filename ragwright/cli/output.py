@@ -6,5 +6,5 @@ from rich.console import Console
 
 __all__ = ["console", "err_console"]
 
-console = Console()
+console = Console(soft_wrap=True)  # never split a path or a command across lines
 err_console = Console(stderr=True, soft_wrap=True)  # one line per error: greppable

@@ -7,6 +7,7 @@ mid-request.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,7 @@ class Retriever:
     def _sparse(self, query: str, k: int, where: dict[str, Any] | None) -> list[RetrievedChunk]:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it forces DEBUG on import
         if self._bm25 is None:
             # Built lazily from the collection itself, so it always matches the dense side.
             everything = self.collection.get(include=[])

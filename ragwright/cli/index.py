@@ -153,3 +153,41 @@ def status() -> None:
         print_summary(last)
     else:
         console.print("no ingestion run yet: run `ragwright index run`")
+
+
+@app.command("schedule")
+def schedule(
+    cron: Annotated[
+        str, typer.Option(help='Cron expression (5 fields), e.g. "0 * * * *" = hourly.')
+    ] = "0 * * * *",
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "ragwright-reindex",
+    docs: Annotated[Path | None, typer.Option(help="Documents folder (default: docs_dir).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Most runs at the same time (default: no cap).")
+    ] = None,
+) -> None:
+    """Serve the ingestion flow as a Prefect deployment on a cron schedule (blocks).
+
+    Scheduled runs and ad-hoc ones (`prefect deployment run ragwright-ingest/NAME`)
+    execute on this machine; no work pool is needed. PREFECT_API_URL picks the server.
+    """
+    from ragwright.flows.schedule import build_deployment, prefect_api_url, serve_schedule
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    deployment = build_deployment(settings, cron=cron, name=name, docs_dir=docs)  # validates
+    api = prefect_api_url()
+    console.print(
+        f"serving [bold]{deployment.flow_name}/{deployment.name}[/bold]"
+        f" · cron {cron.strip()!r} · docs {docs or settings.docs_dir}"
+        f" · Prefect API {api or 'local ephemeral API (PREFECT_API_URL unset)'}",
+        highlight=False,
+    )
+    if api is None:
+        console.print(
+            "[yellow]warning:[/yellow] the ephemeral API runs no scheduler: cron runs will not"
+            " fire. Start `prefect server start` and set PREFECT_API_URL.",
+            highlight=False,
+        )
+    console.print("press Ctrl+C to stop (the schedule is paused on shutdown)", highlight=False)
+    serve_schedule(settings, cron=cron, name=name, docs_dir=docs, limit=limit)

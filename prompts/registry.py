@@ -26,6 +26,7 @@ __all__ = ["RegistryMirror"]
 
 VERSION_TAG = "ragwright.version"
 HASH_TAG = "ragwright.hash"
+EVAL_RUN_TAG = "ragwright.eval_run"
 
 
 class RegistryMirror:
@@ -72,11 +73,16 @@ class RegistryMirror:
                         f"MLflow holds {name}@{version} with hash {existing.tags.get(HASH_TAG)},"
                         f" git has {record.hash}: published versions must never change"
                     )
+                if record.eval_run and existing.tags.get(EVAL_RUN_TAG) != record.eval_run:
+                    # evidence arrives after publishing: tags may change, templates never
+                    self.client.set_prompt_version_tag(
+                        name, existing.version, EVAL_RUN_TAG, record.eval_run
+                    )
                 continue
             text = (store.folder(name) / f"{version}.jinja2").read_text(encoding="utf-8")
             tags = {VERSION_TAG: version, HASH_TAG: record.hash}
             if record.eval_run:
-                tags["ragwright.eval_run"] = record.eval_run
+                tags[EVAL_RUN_TAG] = record.eval_run
             registered[version] = self.client.register_prompt(
                 name, template=text, commit_message=f"{name}@{version}", tags=tags
             )
@@ -108,7 +114,7 @@ class RegistryMirror:
             manifest.versions[version] = VersionRecord(
                 hash=entry.tags[HASH_TAG],
                 published_at=datetime.now(UTC),
-                eval_run=entry.tags.get("ragwright.eval_run"),
+                eval_run=entry.tags.get(EVAL_RUN_TAG),
             )
         by_number = {int(e.version): v for v, e in registered.items()}
         for alias in aliases:

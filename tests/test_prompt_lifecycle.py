@@ -192,6 +192,11 @@ def test_registry_round_trip(store: PromptStore, tmp_path: Path) -> None:
         "rag_answer", "v2", find_evidence=has_evidence
     )
     assert mlflow.genai.load_prompt("prompts:/rag_answer@production").version == 2
+    # evidence recorded at promotion reaches the already-registered version's tags
+    assert (
+        mlflow.genai.load_prompt("prompts:/rag_answer@production").tags["ragwright.eval_run"]
+        == "run-123"
+    )
     assert mirror.sync(store, "rag_answer")["production"] == 2  # idempotent: no new versions
 
     rebuilt = mirror.materialize("rag_answer", tmp_path / "cache")

@@ -8,6 +8,7 @@ clear message and exit with code 2; tracebacks are for bugs.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,19 +88,17 @@ def serve(
 
 @app.command()
 def demo(
-    docs: Annotated[str | None, typer.Option(help="Documents folder (default: settings).")] = None,
-    golden_set: Annotated[str, typer.Option(help="Golden set to evaluate.")] = (
-        "golden_sets/ragwright_docs.jsonl"
-    ),
+    docs: Annotated[Path | None, typer.Option(help="Documents folder (default: settings).")] = None,
+    golden_set: Annotated[
+        Path | None, typer.Option(help="Golden set to evaluate (default: settings.golden_set).")
+    ] = None,
 ) -> None:
     """Ingest the docs, answer questions, evaluate production vs candidate, gate, report."""
-    from pathlib import Path
-
     from ragwright.cli.demo import run_demo
     from ragwright.settings import load_settings
 
-    overrides = {"docs_dir": Path(docs)} if docs else {}
-    run_demo(load_settings(**overrides), Path(golden_set), console)
+    settings = load_settings(**({"docs_dir": docs} if docs else {}))
+    run_demo(settings, golden_set or settings.golden_set, console)
 
 
 def main() -> None:

@@ -168,8 +168,7 @@ def schedule(
 ) -> None:
     """Serve the ingestion flow as a Prefect deployment on a cron schedule (blocks).
 
-    Scheduled runs and ad-hoc ones (`prefect deployment run ragwright-ingest/NAME`)
-    execute on this machine; no work pool is needed. PREFECT_API_URL picks the server.
+    Runs execute on this machine, no work pool needed. PREFECT_API_URL picks the server.
     """
     from ragwright.flows.schedule import build_deployment, prefect_api_url, serve_schedule
     from ragwright.settings import load_settings

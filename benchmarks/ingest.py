@@ -64,8 +64,11 @@ def main() -> int:
     config = ChunkingConfig(settings.chunk_tokens, settings.chunk_overlap)
     chunks = [c for d in documents for c in chunk_document(d, config)]
     texts = [c.embedding_text for c in chunks]
-    print(f"{len(documents)} passages -> {len(chunks)} chunks "
-          f"({settings.chunk_tokens} tokens, overlap {settings.chunk_overlap})", flush=True)
+    print(
+        f"{len(documents)} passages -> {len(chunks)} chunks "
+        f"({settings.chunk_tokens} tokens, overlap {settings.chunk_overlap})",
+        flush=True,
+    )
 
     started = time.perf_counter()
     embedder.encode(texts)
@@ -79,21 +82,28 @@ def main() -> int:
     started = time.perf_counter()
     again = ingest(settings)
     again_s = time.perf_counter() - started
-    assert again.chunks_added == 0 and again.docs_unchanged == len(documents)
+    assert again.chunks_added == 0
+    assert again.docs_unchanged == len(documents)
 
     langchain_s = _langchain(chunks, embedder, work)
     rows = [
         ("raw encode (limit)", raw_s, len(chunks) / raw_s, 1.0),
         ("ragwright ingest", ours_s, len(chunks) / ours_s, raw_s / ours_s),
-        ("langchain Chroma.from_documents", langchain_s, len(chunks) / langchain_s,
-         raw_s / langchain_s),
+        (
+            "langchain Chroma.from_documents",
+            langchain_s,
+            len(chunks) / langchain_s,
+            raw_s / langchain_s,
+        ),
     ]
     print(f"\n{'pipeline':34} {'seconds':>8} {'chunks/s':>9} {'x raw':>6}")
     for label, seconds, rate, ratio in rows:
         print(f"{label:34} {seconds:8.1f} {rate:9.1f} {ratio:6.2f}")
     print(f"\nragwright / raw throughput:        {raw_s / ours_s:.2f}  (target >= 0.85)")
-    print(f"unchanged re-ingest / full ingest:  {again_s / ours_s:.1%} ({again_s:.2f} s;"
-          " target <= 3 %)")
+    print(
+        f"unchanged re-ingest / full ingest:  {again_s / ours_s:.1%} ({again_s:.2f} s;"
+        " target <= 3 %)"
+    )
     print(f"ragwright / langchain throughput:   {langchain_s / ours_s:.2f}  (target >= 1.0)")
     print(f"stage seconds (full ingest):        {summary.seconds}")
     print(f"peak RSS of this process:           {peak_rss_mb():.0f} MB")
@@ -116,12 +126,17 @@ def _langchain(chunks: list[Any], embedder: Any, work: Path) -> float:
         def embed_query(self, text: str) -> list[float]:
             return self.embed_documents([text])[0]
 
-    documents = [Document(page_content=c.embedding_text, metadata={"doc_id": c.doc_id})
-                 for c in chunks]
+    documents = [
+        Document(page_content=c.embedding_text, metadata={"doc_id": c.doc_id}) for c in chunks
+    ]
     started = time.perf_counter()
-    Chroma.from_documents(documents, SameModel(), ids=[c.chunk_id for c in chunks],
-                          persist_directory=str(work / "langchain-chroma"),
-                          collection_name="bench")
+    Chroma.from_documents(
+        documents,
+        SameModel(),
+        ids=[c.chunk_id for c in chunks],
+        persist_directory=str(work / "langchain-chroma"),
+        collection_name="bench",
+    )
     return time.perf_counter() - started
 
 
@@ -134,8 +149,10 @@ def _retrieval(settings: Any, embedder: Any, queries_file: Path, limit: int) -> 
         queries = queries[:limit]
     retriever = Retriever(settings, embedder, chroma_client(settings))
     print(f"\nretrieval on {len(queries)} dev queries (hit = a chunk of a gold passage)")
-    print(f"{'mode':8} {'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'MRR@10':>7}"
-          f" {'ms/query':>9}")
+    print(
+        f"{'mode':8} {'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'MRR@10':>7}"
+        f" {'ms/query':>9}"
+    )
     for mode, hybrid in (("dense", False), ("hybrid", True)):
         hits = {1: 0, 5: 0, 10: 0}
         reciprocal = 0.0
@@ -149,8 +166,10 @@ def _retrieval(settings: Any, embedder: Any, queries_file: Path, limit: int) -> 
             reciprocal += 1.0 / first if first else 0.0
         per_query = (time.perf_counter() - started) * 1000 / len(queries)
         n = len(queries)
-        print(f"{mode:8} {hits[1] / n:9.3f} {hits[5] / n:9.3f} {hits[10] / n:10.3f}"
-              f" {reciprocal / n:7.3f} {per_query:9.1f}")
+        print(
+            f"{mode:8} {hits[1] / n:9.3f} {hits[5] / n:9.3f} {hits[10] / n:10.3f}"
+            f" {reciprocal / n:7.3f} {per_query:9.1f}"
+        )
 
 
 if __name__ == "__main__":

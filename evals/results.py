@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ragwright.costs.store import percentile
 
-__all__ = ["CaseResult", "EvalRun", "RunSummary", "summarize"]
+__all__ = ["CaseResult", "EvalRun", "MonitorStats", "RunSummary", "summarize"]
 
 
 class CaseResult(BaseModel):
@@ -70,6 +70,19 @@ class RunSummary(BaseModel):
     cost_usd: float | None  # None when any call had no known price
 
 
+class MonitorStats(BaseModel):
+    """The run's model calls as the cost monitor recorded them (tag ``eval_run``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int
+    tokens: int
+    estimated_calls: int
+    cost_usd: float | None
+    p50_ms: float
+    p95_ms: float
+
+
 class EvalRun(BaseModel):
     run_id: str
     started_at: datetime
@@ -87,6 +100,7 @@ class EvalRun(BaseModel):
     cases: list[CaseResult]
     summary: RunSummary
     mlflow_run_id: str | None = None
+    monitor: MonitorStats | None = None
 
 
 def hallucination_value(case: CaseResult) -> float:

@@ -25,8 +25,8 @@ from ragwright.rag.chain import RagChain
 __all__ = ["run_eval"]
 
 
-async def _run_case(
-    case: GoldenCase, chain: RagChain, judge: Judge, prompt: str, prices: PriceTable
+async def _run_case(  # noqa: PLR0917 - private, one caller
+    case: GoldenCase, chain: RagChain, judge: Judge, prompt: str, prices: PriceTable, run_id: str
 ) -> CaseResult:
     base: dict[str, Any] = {
         "case_id": case.id,
@@ -36,7 +36,9 @@ async def _run_case(
         "expected_sources": case.expected_sources,
     }
     try:
-        answer = await chain.ainvoke({"question": case.question, "prompt": prompt})
+        answer = await chain.ainvoke(
+            {"question": case.question, "prompt": prompt, "tags": {"eval_run": run_id}}
+        )
     except ProviderError as exc:
         return CaseResult(
             **base,
@@ -88,19 +90,20 @@ async def run_eval(
     """Evaluate ``prompt`` (a reference such as ``rag_answer@v2``) on every case."""
     prices = prices or PriceTable()
     resolved = chain.store.get(prompt)
+    run_id = uuid.uuid4().hex[:12]  # tags every model call of this run in the cost store
     limit = asyncio.Semaphore(concurrency)
     started = datetime.now(UTC)
 
     async def bounded(case: GoldenCase) -> CaseResult:
         async with limit:
-            result = await _run_case(case, chain, judge, resolved.ref, prices)
+            result = await _run_case(case, chain, judge, resolved.ref, prices, run_id)
         if progress is not None:
             progress(1)
         return result
 
     cases = await asyncio.gather(*(bounded(case) for case in golden.cases))
     return EvalRun(
-        run_id=uuid.uuid4().hex[:12],
+        run_id=run_id,
         started_at=started,
         finished_at=datetime.now(UTC),
         prompt=resolved.ref,

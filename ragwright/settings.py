@@ -23,7 +23,14 @@ from pydantic_settings import (
 
 from ragwright.errors import ConfigError
 
-__all__ = ["LOCAL_PREFIX", "GateSettings", "ModelPrice", "Settings", "load_settings"]
+__all__ = [
+    "LOCAL_PREFIX",
+    "BudgetSettings",
+    "GateSettings",
+    "ModelPrice",
+    "Settings",
+    "load_settings",
+]
 
 LOCAL_PREFIX = "local/"
 """Model names with this prefix are served in-process, offline, at zero cost."""
@@ -53,6 +60,20 @@ class ModelPrice(BaseModel):
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+
+
+class BudgetSettings(BaseModel):
+    """A spend limit over a calendar day or month (UTC), for one model, one tag, or all calls."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str
+    period: Literal["daily", "monthly"] = "daily"
+    limit_usd: float = Field(gt=0)
+    model: str | None = Field(None, description="e.g. gpt-4o-mini; unset = every model")
+    tag: str | None = Field(None, description="key=value, e.g. team=search")
+    hard: bool = Field(False, description="Refuse further calls once crossed (the chain raises).")
+    warn_at: float = Field(0.8, gt=0, le=1, description="Warn from this share of the limit.")
 
 
 class Settings(BaseSettings):
@@ -98,6 +119,7 @@ class Settings(BaseSettings):
     )
     eval_concurrency: int = Field(8, ge=1, le=256)
     gate: GateSettings = GateSettings()
+    budgets: list[BudgetSettings] = Field(default_factory=list)
     pricing: dict[str, ModelPrice] = Field(
         default_factory=dict, description='Price overrides per model ([pricing."name"]).'
     )

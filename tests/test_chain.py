@@ -94,9 +94,14 @@ def test_metered_calls_reach_the_cost_store(indexed: Settings) -> None:
     chain = RagChain.from_settings(indexed)
     chain.invoke({"question": "How do I roll back a prompt?", "tags": {"app": "test"}})
     monitor_for(indexed).flush()
-    [group] = CostStore(indexed.costs_db).group("prompt")
-    assert group.key == "rag_answer@v1"
+    store = CostStore(indexed.costs_db)
+    by_prompt = {g.key: g for g in store.group("prompt")}
+    group = by_prompt["rag_answer@v1"]
     assert group.calls == 1
+    by_operation = {g.key: g for g in store.group("operation")}
+    assert by_operation["generate"].calls == 1
+    assert by_operation["embed"].calls >= 2  # ingestion batches and the query
+    assert {g.key for g in store.group("tag")} == {"app=test"}
     assert group.cost_usd == 0.0  # local model: priced at zero, not unknown
 
 

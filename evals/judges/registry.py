@@ -13,5 +13,8 @@ __all__ = ["judge_from_settings"]
 
 def judge_from_settings(settings: Settings) -> Judge:
     if settings.judge_model == "local/judge":
-        return LocalJudge(embedder_from_settings(settings))
+        from ragwright.costs.monitor import metered_embedder
+
+        raw = embedder_from_settings(settings, metered=False)
+        return LocalJudge(metered_embedder(raw, settings, operation="judge", label="local/judge"))
     raise ConfigError(f"judge_model '{settings.judge_model}' is not available yet; use local/judge")

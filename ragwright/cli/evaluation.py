@@ -15,11 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ragwright.costs.monitor import monitor_for
+from ragwright.costs.store import CostStore
 from ragwright.evals.gate import GateResult, evaluate_gate
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.registry import judge_from_settings
 from ragwright.evals.report import fmt_cost, write_reports
-from ragwright.evals.results import EvalRun
+from ragwright.evals.results import EvalRun, MonitorStats
 from ragwright.evals.runner import run_eval
 from ragwright.rag.chain import RagChain
 from ragwright.settings import Settings
@@ -71,6 +72,7 @@ def evaluate_prompts(
                     )
                 )
             )
+    _attach_monitor_stats(settings, runs)
     decision = evaluate_gate(runs[0], runs[-1], settings.gate) if gate and len(runs) > 1 else None
     stem = f"eval-{runs[-1].run_id}"
     reports = list(write_reports(settings.reports_dir, stem, runs, decision))
@@ -86,6 +88,27 @@ def evaluate_prompts(
             )
         reports = list(write_reports(settings.reports_dir, stem, runs, decision))
     return Comparison(runs, decision, reports)
+
+
+def _attach_monitor_stats(settings: Settings, runs: list[EvalRun]) -> None:
+    """Cost and model latency per run, as the cost monitor recorded them."""
+    monitor_for(settings).flush()
+    store = CostStore(settings.costs_db)
+    try:
+        by_tag = {g.key: g for g in store.group("tag", since=runs[0].started_at.isoformat())}
+    finally:
+        store.close()
+    for run in runs:
+        stats = by_tag.get(f"eval_run={run.run_id}")
+        if stats is not None:
+            run.monitor = MonitorStats(
+                calls=stats.calls,
+                tokens=stats.prompt_tokens + stats.completion_tokens,
+                estimated_calls=stats.estimated_calls,
+                cost_usd=stats.cost_usd,
+                p50_ms=stats.p50_ms,
+                p95_ms=stats.p95_ms,
+            )
 
 
 def print_runs(console: Console, comparison: Comparison) -> None:
@@ -108,17 +131,29 @@ def print_runs(console: Console, comparison: Comparison) -> None:
         ("answered (answerable)", [f"{r.summary.answered_rate:.2f}" for r in runs]),
         ("abstained (unanswerable)", [opt(r.summary.abstention_rate, ".2f") for r in runs]),
         (
-            "latency p50 / p95 ms",
+            "chain latency p50 / p95 ms",
             [f"{r.summary.p50_latency_ms:.0f} / {r.summary.p95_latency_ms:.0f}" for r in runs],
         ),
+        ("model calls (monitor)", [str(r.monitor.calls) if r.monitor else "n/a" for r in runs]),
         (
-            "tokens",
+            "model latency p50 / p95 ms",
             [
-                f"{r.summary.total_tokens}{' (est.)' if r.summary.tokens_estimated else ''}"
+                f"{r.monitor.p50_ms:.0f} / {r.monitor.p95_ms:.0f}" if r.monitor else "n/a"
                 for r in runs
             ],
         ),
-        ("cost", [fmt_cost(r.summary.cost_usd) for r in runs]),
+        (
+            "tokens (monitor)",
+            [
+                (
+                    f"{r.monitor.tokens}{' (est.)' if r.monitor.estimated_calls else ''}"
+                    if r.monitor
+                    else "n/a"
+                )
+                for r in runs
+            ],
+        ),
+        ("cost (monitor)", [fmt_cost(r.monitor.cost_usd) if r.monitor else "n/a" for r in runs]),
         ("errors / unparseable", [f"{r.summary.errors} / {r.summary.unparseable}" for r in runs]),
     ]
     if gate is not None:

@@ -12,17 +12,34 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragwright.costs.pricing import PriceTable
 from ragwright.costs.record import CallRecord
 from ragwright.costs.store import CostStore
-from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder
 from ragwright.settings import Settings
+from ragwright.tokens import count_tokens
 from ragwright.usage import Usage
 
-__all__ = ["CallRecord", "CostMonitor", "MeteredChatModel", "metered", "monitor_for"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ragwright.costs.budgets import BudgetGuard
+
+__all__ = [
+    "CallRecord",
+    "CostMonitor",
+    "MeteredChatModel",
+    "MeteredEmbedder",
+    "metered",
+    "metered_embedder",
+    "monitor_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +156,18 @@ def monitor_for(settings: Settings) -> CostMonitor:
 class MeteredChatModel(ChatModel):
     """Wraps any chat model so that each call, success or failure, is recorded."""
 
-    def __init__(self, inner: ChatModel, monitor: CostMonitor) -> None:
+    def __init__(
+        self, inner: ChatModel, monitor: CostMonitor, guard: BudgetGuard | None = None
+    ) -> None:
         self.inner = inner
         self.monitor = monitor
+        self.guard = guard
         self.provider = inner.provider
         self.model = inner.model
 
     def generate(self, request: ChatRequest) -> ChatResponse:
+        if self.guard is not None:
+            self.guard.check(self.name, request.tags)
         started = time.perf_counter()
         try:
             response = self.inner.generate(request)
@@ -156,6 +178,8 @@ class MeteredChatModel(ChatModel):
         return response
 
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
+        if self.guard is not None:
+            self.guard.check(self.name, request.tags)
         started = time.perf_counter()
         try:
             response = await self.inner.agenerate(request)
@@ -191,7 +215,68 @@ class MeteredChatModel(ChatModel):
         )
 
 
+class MeteredEmbedder(Embedder):
+    """Records each ``encode`` batch as one call (operation ``embed``, or ``judge`` for judges)."""
+
+    def __init__(
+        self,
+        inner: Embedder,
+        monitor: CostMonitor,
+        *,
+        operation: str = "embed",
+        label: str | None = None,
+    ) -> None:
+        self.inner = inner
+        self.monitor = monitor
+        self.operation = operation
+        self.name = inner.name
+        self.dimension = inner.dimension
+        provider, _, model = (label or inner.name).partition("/")
+        self._provider, self._model = (provider, model) if model else ("local", provider)
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        started = time.perf_counter()
+        try:
+            vectors = self.inner.encode(texts)
+        except Exception as exc:
+            self.monitor.record_call(
+                provider=self._provider,
+                model=self._model,
+                operation=self.operation,
+                prompt=None,
+                usage=Usage(calls=1),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status="error",
+                error_type=type(exc).__name__,
+            )
+            raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        tokens = sum(count_tokens(t) for t in texts)
+        self.monitor.record_call(
+            provider=self._provider,
+            model=self._model,
+            operation=self.operation,
+            prompt=None,
+            usage=Usage(prompt_tokens=tokens, estimated=True, calls=1),
+            latency_ms=latency_ms,
+        )
+        return vectors
+
+
+def metered_embedder(
+    embedder: Embedder, settings: Settings, *, operation: str = "embed", label: str | None = None
+) -> Embedder:
+    if isinstance(embedder, MeteredEmbedder):
+        return embedder
+    return MeteredEmbedder(embedder, monitor_for(settings), operation=operation, label=label)
+
+
 def metered(model: ChatModel, settings: Settings) -> ChatModel:
     if isinstance(model, MeteredChatModel):
         return model
-    return MeteredChatModel(model, monitor_for(settings))
+    guard = None
+    if any(budget.hard for budget in settings.budgets):
+        from ragwright.costs.budgets import BudgetGuard
+
+        guard = BudgetGuard(CostStore(settings.costs_db), settings.budgets)
+    return MeteredChatModel(model, monitor_for(settings), guard)

@@ -14,7 +14,7 @@ from ragwright.sqlite import connect, execute_script, migrate, transaction
 
 __all__ = ["CostStore", "GroupStats"]
 
-GroupBy = Literal["model", "day", "prompt", "operation"]
+GroupBy = Literal["model", "day", "prompt", "operation", "tag"]
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -104,6 +104,37 @@ class CostStore:
                 )
         return len(rows)
 
+    def spend(
+        self, *, since: str, model: str | None = None, tag: tuple[str, str] | None = None
+    ) -> tuple[float, int]:
+        """(known spend in USD, calls with unknown price) since ``since``, optionally filtered."""
+        clauses, params = ["ts >= ?"], [since]
+        if model:
+            clauses.append("(model = ? OR provider || '/' || model = ?)")
+            params += [model, model]
+        if tag:
+            clauses.append("json_extract(tags, ?) = ?")
+            params += [f'$."{tag[0]}"', tag[1]]
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL) FROM calls"
+            f" WHERE {' AND '.join(clauses)}",
+            params,
+        ).fetchone()
+        return float(row[0]), int(row[1] or 0)
+
+    def daily_spend(self, *, since: str | None = None) -> dict[str, dict[str, float]]:
+        """day -> model -> known spend, for charts."""
+        where, params = ("WHERE ts >= ?", [since]) if since else ("", [])
+        rows = self.conn.execute(
+            "SELECT substr(ts, 1, 10), provider || '/' || model, COALESCE(SUM(cost_usd), 0)"
+            f" FROM calls {where} GROUP BY 1, 2 ORDER BY 1, 2",
+            params,
+        ).fetchall()
+        result: dict[str, dict[str, float]] = {}
+        for day, model, spend in rows:
+            result.setdefault(day, {})[model] = float(spend)
+        return result
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
 
@@ -120,7 +151,9 @@ class CostStore:
             "day": "substr(ts, 1, 10)",
             "prompt": "COALESCE(prompt, '-')",
             "operation": "operation",
+            "tag": "tag.key || '=' || tag.value",  # a call with two tags counts in both groups
         }[by]
+        source = "calls, json_each(calls.tags) AS tag" if by == "tag" else "calls"
         clauses, params = [], []
         if since:
             clauses.append("ts >= ?")
@@ -134,7 +167,7 @@ class CostStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {key_sql}, latency_ms, prompt_tokens, completion_tokens, estimated,"
-            f" cost_usd, status FROM calls {where}",
+            f" cost_usd, status FROM {source} {where}",
             params,
         ).fetchall()
         groups: dict[str, list[tuple[float, int, int, int, float | None, str]]] = {}

@@ -21,9 +21,14 @@ def _local_embedder() -> LocalEmbedder:
     return LocalEmbedder()
 
 
-def embedder_from_settings(settings: Settings) -> Embedder:
+def embedder_from_settings(settings: Settings, *, metered: bool = True) -> Embedder:
+    """The configured embedder; by default every encode call is recorded by the cost monitor."""
     if settings.embedding_model in LOCAL_EMBEDDERS:
-        return _local_embedder()
+        if not metered:
+            return _local_embedder()
+        from ragwright.costs.monitor import metered_embedder
+
+        return metered_embedder(_local_embedder(), settings)
     raise ConfigError(
         f"embedding_model '{settings.embedding_model}' is not available;"
         f" choose one of {sorted(LOCAL_EMBEDDERS)}"
@@ -35,7 +40,8 @@ def chat_model_from_settings(settings: Settings, name: str | None = None) -> Cha
     name = name or settings.chat_model
     if name.startswith(LOCAL_PREFIX):
         if name == "local/extractive":
-            return ExtractiveAnswerer(embedder_from_settings(settings))
+            # its embeddings are part of its "generate" call, which the chain meters
+            return ExtractiveAnswerer(embedder_from_settings(settings, metered=False))
         raise ConfigError(
             f"unknown local chat model '{name}'; the built-in one is local/extractive"
         )

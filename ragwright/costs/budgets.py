@@ -1,0 +1,113 @@
+"""Budgets: spend limits per day or month, per model or tag; warn, fail CI, or refuse calls.
+
+``evaluate_budgets`` reads the store; ``BudgetGuard`` is what a metered model
+asks before each call when a budget is ``hard``: it re-reads spend at most
+every few seconds, so the guard costs a dictionary lookup on the call path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from ragwright.costs.store import CostStore
+from ragwright.errors import RagwrightError
+from ragwright.settings import BudgetSettings
+
+__all__ = ["BudgetExceededError", "BudgetGuard", "BudgetStatus", "evaluate_budgets"]
+
+log = logging.getLogger(__name__)
+
+
+class BudgetExceededError(RagwrightError):
+    """A hard budget is spent: the call was refused before reaching the provider."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    budget: BudgetSettings
+    since: str
+    spent_usd: float
+    unpriced_calls: int
+    state: Literal["ok", "warning", "exceeded"]
+
+    @property
+    def share(self) -> float:
+        return float(self.spent_usd / self.budget.limit_usd)
+
+
+def period_start(period: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "monthly":
+        start = start.replace(day=1)
+    return start.isoformat(timespec="milliseconds")
+
+
+def _tag(budget: BudgetSettings) -> tuple[str, str] | None:
+    if budget.tag is None:
+        return None
+    key, _, value = budget.tag.partition("=")
+    return key, value
+
+
+def evaluate_budgets(
+    store: CostStore, budgets: list[BudgetSettings], now: datetime | None = None
+) -> list[BudgetStatus]:
+    statuses = []
+    for budget in budgets:
+        since = period_start(budget.period, now)
+        spent, unpriced = store.spend(since=since, model=budget.model, tag=_tag(budget))
+        state: Literal["ok", "warning", "exceeded"] = "ok"
+        if spent >= budget.limit_usd:
+            state = "exceeded"
+        elif spent >= budget.warn_at * budget.limit_usd:
+            state = "warning"
+        status = BudgetStatus(budget, since, spent, unpriced, state)
+        if state != "ok":
+            log.warning(
+                "budget %r %s: $%.4f of $%.2f (%s)%s",
+                budget.name,
+                state,
+                spent,
+                budget.limit_usd,
+                budget.period,
+                f"; {unpriced} calls have no known price" if unpriced else "",
+            )
+        statuses.append(status)
+    return statuses
+
+
+class BudgetGuard:
+    """Refuses calls that a crossed hard budget covers; spend is re-read every ``ttl_s``."""
+
+    def __init__(
+        self, store: CostStore, budgets: list[BudgetSettings], *, ttl_s: float = 5.0
+    ) -> None:
+        self.store = store
+        self.budgets = [b for b in budgets if b.hard]
+        self.ttl_s = ttl_s
+        self._checked_at = float("-inf")
+        self._exceeded: list[BudgetSettings] = []
+
+    def check(self, model: str, tags: tuple[tuple[str, str], ...]) -> None:
+        if not self.budgets:
+            return
+        if time.monotonic() - self._checked_at > self.ttl_s:
+            statuses = evaluate_budgets(self.store, self.budgets)
+            self._exceeded = [s.budget for s in statuses if s.state == "exceeded"]
+            self._checked_at = time.monotonic()
+        tag_set = {f"{k}={v}" for k, v in tags}
+        for budget in self._exceeded:
+            short_name = model.rsplit("/", maxsplit=1)[-1]
+            covers_model = budget.model is None or budget.model in (model, short_name)
+            covers_tag = budget.tag is None or budget.tag in tag_set
+            if covers_model and covers_tag:
+                raise BudgetExceededError(
+                    f"hard budget {budget.name!r} (${budget.limit_usd:.2f} {budget.period}) is"
+                    f" spent; call to {model} refused. Raise the limit in ragwright.toml"
+                    " [[budgets]] or wait for the next period."
+                )

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(60.0, gt=0)
     openai_max_retries: int = Field(3, ge=0)
 
+    costs_url: str | None = Field(
+        None, description="SQLAlchemy URL of a shared cost store (e.g. Postgres); unset = SQLite."
+    )
     mlflow_tracking_uri: str | None = Field(
         None, description="Unset = sqlite:///<home>/mlflow.db (local file, offline)."
     )
@@ -147,6 +150,11 @@ class Settings(BaseSettings):
     @property
     def costs_db(self) -> Path:
         return self.home / "costs.db"
+
+    @property
+    def costs_target(self) -> Path | str:
+        """Where cost records go: the shared database URL if set, else the local file."""
+        return self.costs_url or self.costs_db
 
     @property
     def cache_db(self) -> Path:

@@ -16,11 +16,11 @@ GROUPS = ("model", "day", "prompt", "operation", "tag")
 
 
 def _store() -> tuple[Any, Any]:
-    from ragwright.costs.store import CostStore
+    from ragwright.costs.store import open_cost_store
     from ragwright.settings import load_settings
 
     settings = load_settings()
-    return settings, CostStore(settings.costs_db)
+    return settings, open_cost_store(settings.costs_target)
 
 
 @app.command("report")

@@ -86,7 +86,7 @@ def run_demo(
     artefacts = {
         "chroma index": settings.chroma_path,
         "index records": settings.index_db,
-        "cost records": settings.costs_db,
+        "cost records": Path(str(settings.costs_target)),
         **{f"report ({p.suffix[1:]})": p for p in comparison.reports},
     }
     if log_mlflow:

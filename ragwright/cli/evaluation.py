@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ragwright.costs.monitor import monitor_for
-from ragwright.costs.store import CostStore
+from ragwright.costs.store import open_cost_store
 from ragwright.evals.gate import GateResult, evaluate_gate
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.registry import judge_from_settings
@@ -93,7 +93,7 @@ def evaluate_prompts(
 def _attach_monitor_stats(settings: Settings, runs: list[EvalRun]) -> None:
     """Cost and model latency per run, as the cost monitor recorded them."""
     monitor_for(settings).flush()
-    store = CostStore(settings.costs_db)
+    store = open_cost_store(settings.costs_target)
     try:
         by_tag = {g.key: g for g in store.group("tag", since=runs[0].started_at.isoformat())}
     finally:

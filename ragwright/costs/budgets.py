@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from ragwright.costs.store import CostStore
+from ragwright.costs.store import BaseCostStore
 from ragwright.errors import RagwrightError
 from ragwright.settings import BudgetSettings
 
@@ -55,7 +55,7 @@ def _tag(budget: BudgetSettings) -> tuple[str, str] | None:
 
 
 def evaluate_budgets(
-    store: CostStore, budgets: list[BudgetSettings], now: datetime | None = None
+    store: BaseCostStore, budgets: list[BudgetSettings], now: datetime | None = None
 ) -> list[BudgetStatus]:
     statuses = []
     for budget in budgets:
@@ -85,7 +85,7 @@ class BudgetGuard:
     """Refuses calls that a crossed hard budget covers; spend is re-read every ``ttl_s``."""
 
     def __init__(
-        self, store: CostStore, budgets: list[BudgetSettings], *, ttl_s: float = 5.0
+        self, store: BaseCostStore, budgets: list[BudgetSettings], *, ttl_s: float = 5.0
     ) -> None:
         self.store = store
         self.budgets = [b for b in budgets if b.hard]

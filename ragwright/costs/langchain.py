@@ -59,12 +59,17 @@ class CostCallbackHandler(BaseCallbackHandler):
 
     def __init__(
         self,
-        monitor: CostMonitor,
+        monitor: CostMonitor | None = None,
         *,
         provider: str = "openai",
         prompt: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
+        if monitor is None:  # the process-wide monitor of the configured settings
+            from ragwright.costs.monitor import monitor_for
+            from ragwright.settings import load_settings
+
+            monitor = monitor_for(load_settings())
         self.monitor = monitor
         self.provider = provider
         self.prompt = prompt

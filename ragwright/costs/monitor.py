@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ragwright.costs.pricing import PriceTable
 from ragwright.costs.record import CallRecord
-from ragwright.costs.store import CostStore
+from ragwright.costs.store import BaseCostStore, open_cost_store
 from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder
 from ragwright.settings import Settings
 from ragwright.tokens import count_tokens
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 class CostMonitor:
     def __init__(
-        self, path: Path, prices: PriceTable | None = None, *, flush_interval_s: float = 1.0
+        self, path: Path | str, prices: PriceTable | None = None, *, flush_interval_s: float = 1.0
     ) -> None:
         self.path = path
         self.prices = prices or PriceTable()
@@ -55,7 +55,7 @@ class CostMonitor:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
-        self._store: CostStore | None = None
+        self._store: BaseCostStore | None = None
         self._thread = threading.Thread(target=self._run, name="ragwright-costs", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -107,7 +107,7 @@ class CostMonitor:
         try:
             with self._write_lock:
                 if self._store is None:
-                    self._store = CostStore(self.path)
+                    self._store = open_cost_store(self.path)
                 return self._store.insert(pending)
         except BaseException:
             with self._lock:
@@ -139,13 +139,14 @@ class CostMonitor:
                 )
 
 
-_monitors: dict[Path, CostMonitor] = {}
+_monitors: dict[Path | str, CostMonitor] = {}
 _monitors_lock = threading.Lock()
 
 
 def monitor_for(settings: Settings) -> CostMonitor:
-    """The process-wide monitor writing to ``settings.costs_db``."""
-    path = settings.costs_db.resolve()
+    """The process-wide monitor writing to ``settings.costs_target`` (URL or local file)."""
+    target = settings.costs_target
+    path = target.resolve() if isinstance(target, Path) else target
     with _monitors_lock:
         if path not in _monitors:
             overrides = {name: price.model_dump() for name, price in settings.pricing.items()}
@@ -278,5 +279,5 @@ def metered(model: ChatModel, settings: Settings) -> ChatModel:
     if any(budget.hard for budget in settings.budgets):
         from ragwright.costs.budgets import BudgetGuard
 
-        guard = BudgetGuard(CostStore(settings.costs_db), settings.budgets)
+        guard = BudgetGuard(open_cost_store(settings.costs_target), settings.budgets)
     return MeteredChatModel(model, monitor_for(settings), guard)

@@ -1,20 +1,189 @@
-"""SQLite store of model calls (``.ragwright/costs.db``), WAL mode, migrated in order."""
+"""Stores of model calls: SQLite by default, any SQLAlchemy database by URL.
+
+``CostStore`` is the local file (``.ragwright/costs.db``, WAL mode, several
+writer processes at once). ``SqlAlchemyCostStore`` takes a URL
+(``RAGWRIGHT_COSTS_URL``, e.g. Postgres) so many machines report into one
+place. Both share the queries in :class:`BaseCostStore`, which aggregate the
+filtered rows in Python: the same results on every database, tags included.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from ragwright.costs.record import CallRecord
 from ragwright.sqlite import connect, execute_script, migrate, transaction
 
-__all__ = ["CostStore", "GroupStats"]
+__all__ = ["BaseCostStore", "CostStore", "GroupStats", "SqlAlchemyCostStore", "open_cost_store"]
 
 GroupBy = Literal["model", "day", "prompt", "operation", "tag"]
+COLUMNS = (
+    "ts",
+    "provider",
+    "model",
+    "operation",
+    "prompt",
+    "prompt_tokens",
+    "completion_tokens",
+    "estimated",
+    "latency_ms",
+    "cost_usd",
+    "status",
+    "error_type",
+    "cached",
+    "tags",
+)
+
+
+class Row(NamedTuple):
+    ts: str
+    provider: str
+    model: str
+    operation: str
+    prompt: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: int
+    latency_ms: float
+    cost_usd: float | None
+    status: str
+    tags: str
+
+
+def _as_dict(record: CallRecord) -> dict[str, Any]:
+    return {
+        "ts": record.ts,
+        "provider": record.provider,
+        "model": record.model,
+        "operation": record.operation,
+        "prompt": record.prompt,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "estimated": int(record.estimated),
+        "latency_ms": record.latency_ms,
+        "cost_usd": record.cost_usd,
+        "status": record.status,
+        "error_type": record.error_type,
+        "cached": int(record.cached),
+        "tags": json.dumps(dict(record.tags), sort_keys=True),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    key: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    estimated_calls: int
+    cost_usd: float | None  # None when any call in the group had an unknown price
+    unpriced_calls: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    error_rate: float
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linearly interpolated percentile; 0.0 for an empty sequence."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _keys(by: GroupBy) -> Callable[[Row], Iterator[str]]:
+    def keys(row: Row) -> Iterator[str]:
+        if by == "model":
+            yield f"{row.provider}/{row.model}"
+        elif by == "day":
+            yield row.ts[:10]
+        elif by == "prompt":
+            yield row.prompt or "-"
+        elif by == "operation":
+            yield row.operation
+        else:  # a call with two tags counts in both groups
+            yield from (f"{k}={v}" for k, v in json.loads(row.tags).items())
+
+    return keys
+
+
+class BaseCostStore(ABC):
+    @abstractmethod
+    def insert(self, records: Iterable[CallRecord]) -> int: ...
+
+    @abstractmethod
+    def rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def group(
+        self, by: GroupBy, *, since: str | None = None, until: str | None = None
+    ) -> list[GroupStats]:
+        keys = _keys(by)
+        groups: dict[str, list[Row]] = {}
+        for row in self.rows(since=since, until=until):
+            for key in keys(row):
+                groups.setdefault(key, []).append(row)
+        result = []
+        for key in sorted(groups):
+            items = groups[key]
+            latencies = [r.latency_ms for r in items]
+            unpriced = sum(1 for r in items if r.cost_usd is None)
+            result.append(
+                GroupStats(
+                    key=key,
+                    calls=len(items),
+                    prompt_tokens=sum(r.prompt_tokens for r in items),
+                    completion_tokens=sum(r.completion_tokens for r in items),
+                    estimated_calls=sum(r.estimated for r in items),
+                    cost_usd=None if unpriced else sum(r.cost_usd or 0.0 for r in items),
+                    unpriced_calls=unpriced,
+                    p50_ms=percentile(latencies, 0.50),
+                    p95_ms=percentile(latencies, 0.95),
+                    p99_ms=percentile(latencies, 0.99),
+                    error_rate=sum(1 for r in items if r.status != "ok") / len(items),
+                )
+            )
+        return result
+
+    def spend(
+        self, *, since: str, model: str | None = None, tag: tuple[str, str] | None = None
+    ) -> tuple[float, int]:
+        """(known spend in USD, calls with unknown price) since ``since``, optionally filtered."""
+        known, unpriced = 0.0, 0
+        for row in self.rows(since=since):
+            if model and model not in (row.model, f"{row.provider}/{row.model}"):
+                continue
+            if tag and json.loads(row.tags).get(tag[0]) != tag[1]:
+                continue
+            if row.cost_usd is None:
+                unpriced += 1
+            else:
+                known += row.cost_usd
+        return known, unpriced
+
+    def daily_spend(self, *, since: str | None = None) -> dict[str, dict[str, float]]:
+        """day -> model -> known spend, for charts."""
+        result: dict[str, dict[str, float]] = {}
+        for row in self.rows(since=since):
+            per_day = result.setdefault(row.ts[:10], {})
+            key = f"{row.provider}/{row.model}"
+            per_day[key] = per_day.get(key, 0.0) + (row.cost_usd or 0.0)
+        return result
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -37,35 +206,15 @@ def _v1(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = [_v1]
+_SELECT = (
+    "SELECT ts, provider, model, operation, prompt, prompt_tokens, completion_tokens,"
+    " estimated, latency_ms, cost_usd, status, tags FROM calls"
+)
 
 
-@dataclass(frozen=True, slots=True)
-class GroupStats:
-    key: str
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    estimated_calls: int
-    cost_usd: float | None  # None when any call in the group had an unknown price
-    unpriced_calls: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    error_rate: float
+class CostStore(BaseCostStore):
+    """The local SQLite file: WAL mode, safe with several writer processes."""
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank-interpolated percentile; 0.0 for an empty sequence."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-class CostStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
@@ -75,85 +224,17 @@ class CostStore:
         self.conn.close()
 
     def insert(self, records: Iterable[CallRecord]) -> int:
-        rows = [
-            (
-                r.ts,
-                r.provider,
-                r.model,
-                r.operation,
-                r.prompt,
-                r.prompt_tokens,
-                r.completion_tokens,
-                int(r.estimated),
-                r.latency_ms,
-                r.cost_usd,
-                r.status,
-                r.error_type,
-                int(r.cached),
-                json.dumps(dict(r.tags), sort_keys=True),
-            )
-            for r in records
-        ]
+        rows = [tuple(_as_dict(r)[c] for c in COLUMNS) for r in records]
         if rows:
             with transaction(self.conn):
                 self.conn.executemany(
-                    "INSERT INTO calls (ts, provider, model, operation, prompt, prompt_tokens,"
-                    " completion_tokens, estimated, latency_ms, cost_usd, status, error_type,"
-                    " cached, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO calls ({', '.join(COLUMNS)})"
+                    f" VALUES ({', '.join('?' * len(COLUMNS))})",
                     rows,
                 )
         return len(rows)
 
-    def spend(
-        self, *, since: str, model: str | None = None, tag: tuple[str, str] | None = None
-    ) -> tuple[float, int]:
-        """(known spend in USD, calls with unknown price) since ``since``, optionally filtered."""
-        clauses, params = ["ts >= ?"], [since]
-        if model:
-            clauses.append("(model = ? OR provider || '/' || model = ?)")
-            params += [model, model]
-        if tag:
-            clauses.append("json_extract(tags, ?) = ?")
-            params += [f'$."{tag[0]}"', tag[1]]
-        row = self.conn.execute(
-            "SELECT COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL) FROM calls"
-            f" WHERE {' AND '.join(clauses)}",
-            params,
-        ).fetchone()
-        return float(row[0]), int(row[1] or 0)
-
-    def daily_spend(self, *, since: str | None = None) -> dict[str, dict[str, float]]:
-        """day -> model -> known spend, for charts."""
-        where, params = ("WHERE ts >= ?", [since]) if since else ("", [])
-        rows = self.conn.execute(
-            "SELECT substr(ts, 1, 10), provider || '/' || model, COALESCE(SUM(cost_usd), 0)"
-            f" FROM calls {where} GROUP BY 1, 2 ORDER BY 1, 2",
-            params,
-        ).fetchall()
-        result: dict[str, dict[str, float]] = {}
-        for day, model, spend in rows:
-            result.setdefault(day, {})[model] = float(spend)
-        return result
-
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
-
-    def group(
-        self,
-        by: GroupBy,
-        *,
-        since: str | None = None,
-        until: str | None = None,
-        where_prompt: str | None = None,
-    ) -> list[GroupStats]:
-        key_sql = {
-            "model": "provider || '/' || model",
-            "day": "substr(ts, 1, 10)",
-            "prompt": "COALESCE(prompt, '-')",
-            "operation": "operation",
-            "tag": "tag.key || '=' || tag.value",  # a call with two tags counts in both groups
-        }[by]
-        source = "calls, json_each(calls.tags) AS tag" if by == "tag" else "calls"
+    def rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
         clauses, params = [], []
         if since:
             clauses.append("ts >= ?")
@@ -161,36 +242,96 @@ class CostStore:
         if until:
             clauses.append("ts < ?")
             params.append(until)
-        if where_prompt:
-            clauses.append("prompt = ?")
-            params.append(where_prompt)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.conn.execute(
-            f"SELECT {key_sql}, latency_ms, prompt_tokens, completion_tokens, estimated,"
-            f" cost_usd, status FROM {source} {where}",
-            params,
-        ).fetchall()
-        groups: dict[str, list[tuple[float, int, int, int, float | None, str]]] = {}
-        for key, *rest in rows:
-            groups.setdefault(str(key), []).append(tuple(rest))
-        result = []
-        for key in sorted(groups):
-            items = groups[key]
-            latencies = [i[0] for i in items]
-            unpriced = sum(1 for i in items if i[4] is None)
-            result.append(
-                GroupStats(
-                    key=key,
-                    calls=len(items),
-                    prompt_tokens=sum(i[1] for i in items),
-                    completion_tokens=sum(i[2] for i in items),
-                    estimated_calls=sum(i[3] for i in items),
-                    cost_usd=None if unpriced else sum(i[4] or 0.0 for i in items),
-                    unpriced_calls=unpriced,
-                    p50_ms=percentile(latencies, 0.50),
-                    p95_ms=percentile(latencies, 0.95),
-                    p99_ms=percentile(latencies, 0.99),
-                    error_rate=sum(1 for i in items if i[5] != "ok") / len(items),
-                )
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        for raw in self.conn.execute(_SELECT + where, params):
+            yield Row(*raw)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
+
+class SqlAlchemyCostStore(BaseCostStore):
+    """Any database SQLAlchemy speaks (Postgres for shared deployments), by URL."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        from ragwright.sqlite import StoreError
+
+        self.url = url
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata = sa.MetaData()
+        self.table = sa.Table(
+            "ragwright_calls",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("ts", sa.String(40), nullable=False, index=True),
+            sa.Column("provider", sa.String(100), nullable=False),
+            sa.Column("model", sa.String(200), nullable=False, index=True),
+            sa.Column("operation", sa.String(20), nullable=False),
+            sa.Column("prompt", sa.String(200)),
+            sa.Column("prompt_tokens", sa.Integer, nullable=False),
+            sa.Column("completion_tokens", sa.Integer, nullable=False),
+            sa.Column("estimated", sa.Integer, nullable=False),
+            sa.Column("latency_ms", sa.Float, nullable=False),
+            sa.Column("cost_usd", sa.Float),
+            sa.Column("status", sa.String(20), nullable=False),
+            sa.Column("error_type", sa.String(200)),
+            sa.Column("cached", sa.Integer, nullable=False, default=0),
+            sa.Column("tags", sa.Text, nullable=False, default="{}"),
+        )
+        try:
+            metadata.create_all(self.engine)  # schema version 1; later versions migrate here
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"{self.engine.url!r}: cannot open the cost store ({exc})") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def insert(self, records: Iterable[CallRecord]) -> int:
+        rows = [_as_dict(r) for r in records]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self.table.insert(), rows)
+        return len(rows)
+
+    def rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(
+            t.c.ts,
+            t.c.provider,
+            t.c.model,
+            t.c.operation,
+            t.c.prompt,
+            t.c.prompt_tokens,
+            t.c.completion_tokens,
+            t.c.estimated,
+            t.c.latency_ms,
+            t.c.cost_usd,
+            t.c.status,
+            t.c.tags,
+        )
+        if since:
+            query = query.where(t.c.ts >= since)
+        if until:
+            query = query.where(t.c.ts < until)
+        with self.engine.connect() as conn:
+            for raw in conn.execute(query):
+                yield Row(*raw)
+
+    def count(self) -> int:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
             )
-        return result
+
+
+def open_cost_store(target: Path | str) -> BaseCostStore:
+    """A path opens the SQLite file; a URL (``scheme://...``) opens it with SQLAlchemy."""
+    if isinstance(target, str) and "://" in target:
+        return SqlAlchemyCostStore(target)
+    return CostStore(Path(target))

@@ -8,14 +8,18 @@ explicitly allows them (only tests against the local fake OpenAI server do).
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ragwright.offline import apply_offline_defaults
+from ragwright.prompts.files import content_hash, write_manifest
+from ragwright.prompts.model import Manifest, VersionRecord
 from ragwright.providers import guard
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,3 +92,49 @@ def small_docs(tmp_path: Path) -> Path:
 def requires_shared_data(*parts: str) -> pytest.MarkDecorator:
     path = SHARED_DATA.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent (external data)")
+
+
+PUBLISHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_prompt(
+    root: Path,
+    name: str,
+    versions: dict[str, str],
+    *,
+    published: tuple[str, ...] = (),
+    aliases: dict[str, str] | None = None,
+) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    records = {}
+    for vid, text in versions.items():
+        path = folder / f"{vid}.jinja2"
+        path.write_text(text, encoding="utf-8")
+        if vid in published:
+            records[vid] = VersionRecord(
+                hash=content_hash(path.read_bytes()), published_at=PUBLISHED_AT
+            )
+    manifest = Manifest(name=name, aliases=aliases or {}, versions=records)
+    write_manifest(folder / "prompt.yaml", manifest)
+    return folder
+
+
+SMALL_GOLDEN = [
+    {
+        "id": "a",
+        "question": "How do I roll back the production prompt?",
+        "expected_sources": ["rollback.md"],
+    },
+    {
+        "id": "b",
+        "question": "How many hours of sun do tomatoes need?",
+        "expected_sources": ["gardening.txt"],
+    },
+]
+
+
+def write_golden(path: Path, cases: list[dict[str, object]] = SMALL_GOLDEN) -> Path:
+    """A golden set about SMALL_DOCS, one JSON object per line."""
+    path.write_text("\n".join(json.dumps(c) for c in cases) + "\n", encoding="utf-8")
+    return path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, write_docs
+from tests.conftest import REPO, write_docs, write_golden
 
 
 def run_cli(
@@ -131,24 +131,7 @@ def test_eval_gate_logs_to_mlflow(built: Path, isolated_home: Path) -> None:
     import mlflow
 
     golden = built / "set.jsonl"
-    golden.write_text(
-        "\n".join(
-            json.dumps(c)
-            for c in [
-                {
-                    "id": "a",
-                    "question": "How do I roll back the production prompt?",
-                    "expected_sources": ["rollback.md"],
-                },
-                {
-                    "id": "b",
-                    "question": "How many hours of sun do tomatoes need?",
-                    "expected_sources": ["gardening.txt"],
-                },
-            ]
-        ),
-        encoding="utf-8",
-    )
+    write_golden(golden)
     result = run_cli(
         "eval", "gate", "--candidate", "rag_answer@v1", "--golden-set", str(golden), cwd=built
     )

@@ -20,7 +20,7 @@ from ragwright.prompts.lifecycle import Evidence, Lifecycle, diff_versions
 from ragwright.prompts.model import VersionRecord
 from ragwright.prompts.registry import RegistryMirror
 from ragwright.prompts.store import PromptStore
-from tests.conftest import REPO, write_docs
+from tests.conftest import REPO, write_docs, write_golden
 
 EVIDENCE = Evidence(run_id="run-123", golden_set="set", golden_set_hash="sha256:g")
 
@@ -239,24 +239,7 @@ def test_prompt_pr_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     shutil.copytree(REPO / "prompts" / "rag_answer", prompts / "rag_answer")
     write_docs(tmp_path / "docs")
     golden = tmp_path / "set.jsonl"
-    golden.write_text(
-        "\n".join(
-            json.dumps(c)
-            for c in [
-                {
-                    "id": "a",
-                    "question": "How do I roll back the production prompt?",
-                    "expected_sources": ["rollback.md"],
-                },
-                {
-                    "id": "b",
-                    "question": "How many hours of sun do tomatoes need?",
-                    "expected_sources": ["gardening.txt"],
-                },
-            ]
-        ),
-        encoding="utf-8",
-    )
+    write_golden(golden)
     monkeypatch.setenv("RAGWRIGHT_PROMPTS_DIR", str(prompts))
     monkeypatch.setenv("RAGWRIGHT_GOLDEN_SET", str(golden))
     assert run_cli("index", "run", cwd=tmp_path).returncode == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +9,9 @@ import pytest
 import yaml
 
 from ragwright.errors import PromptError, PromptFileError, RenderError
-from ragwright.prompts.files import content_hash, write_manifest
-from ragwright.prompts.model import Manifest, VersionRecord
+from ragwright.prompts.files import content_hash
 from ragwright.prompts.store import PromptStore
-
-PUBLISHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.conftest import make_prompt
 
 
 def version_text(
@@ -33,29 +30,6 @@ def version_text(
     if example is not None:
         meta["example"] = example
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body
-
-
-def make_prompt(
-    root: Path,
-    name: str,
-    versions: dict[str, str],
-    *,
-    published: tuple[str, ...] = (),
-    aliases: dict[str, str] | None = None,
-) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    records = {}
-    for vid, text in versions.items():
-        path = folder / f"{vid}.jinja2"
-        path.write_text(text, encoding="utf-8")
-        if vid in published:
-            records[vid] = VersionRecord(
-                hash=content_hash(path.read_bytes()), published_at=PUBLISHED_AT
-            )
-    manifest = Manifest(name=name, aliases=aliases or {}, versions=records)
-    write_manifest(folder / "prompt.yaml", manifest)
-    return folder
 
 
 QA_VARS = {

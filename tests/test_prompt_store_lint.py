@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from ragwright.prompts.files import content_hash, read_manifest, read_version, w
 from ragwright.prompts.lint import Finding, lint_store
 from ragwright.prompts.model import HistoryEntry, Manifest, PromptRef, VersionRecord
 from ragwright.prompts.store import PromptStore
+from tests.conftest import PUBLISHED_AT, make_prompt
 
 REPO = Path(__file__).resolve().parent.parent
 BUILTIN_STORE = REPO / "prompts"
-PUBLISHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def version_text(
@@ -40,29 +39,6 @@ def version_text(
         "example": {"who": "world"} if example is None else example,
     }
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body
-
-
-def make_prompt(
-    root: Path,
-    name: str,
-    versions: dict[str, str],
-    *,
-    published: tuple[str, ...] = (),
-    aliases: dict[str, str] | None = None,
-) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    records = {}
-    for vid, text in versions.items():
-        path = folder / f"{vid}.jinja2"
-        path.write_text(text, encoding="utf-8")
-        if vid in published:
-            records[vid] = VersionRecord(
-                hash=content_hash(path.read_bytes()), published_at=PUBLISHED_AT
-            )
-    manifest = Manifest(name=name, aliases=aliases or {}, versions=records)
-    write_manifest(folder / "prompt.yaml", manifest)
-    return folder
 
 
 @pytest.fixture

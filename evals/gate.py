@@ -135,6 +135,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
     non_inferiority("hallucination", hallucination_value, config.hallucination_margin, False)
     non_inferiority("relevance", relevance_value, config.relevance_margin, True)
     non_inferiority("recall@k", lambda c: c.recall_at_k, config.recall_margin, True)
+    rules.extend(_cost_and_latency_rules(pairs, config))
 
     regressions = sorted(
         (
@@ -169,3 +170,67 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
         confidence=config.confidence,
         bootstrap_samples=config.bootstrap_samples,
     )
+
+
+def _cost_and_latency_rules(
+    pairs: list[tuple[CaseResult, CaseResult]], config: GateSettings
+) -> list[RuleResult]:
+    """Cost per case (paired) and p95 latency may not rise beyond their relative margins."""
+    rules: list[RuleResult] = []
+    priced = [
+        (b.cost_usd, c.cost_usd)
+        for b, c in pairs
+        if b.cost_usd is not None and c.cost_usd is not None
+    ]
+    base_cost = float(np.mean([b for b, _ in priced])) if priced else 0.0
+    if priced and base_cost > 0:
+        diff = np.array([c - b for b, c in priced])
+        low, high = paired_bootstrap_ci(
+            diff, samples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed
+        )
+        allowed = config.cost_margin * base_cost
+        rules.append(
+            RuleResult(
+                rule="cost per case: no rise beyond margin",
+                passed=high <= allowed,
+                candidate=base_cost + float(diff.mean()),
+                baseline=base_cost,
+                delta=float(diff.mean()),
+                ci_low=low,
+                ci_high=high,
+                threshold=allowed,
+                explanation=(
+                    f"USD per case over {len(priced)} priced cases; worst end {high:+.6f}"
+                    f" vs allowed +{allowed:.6f} ({config.cost_margin:.0%})"
+                ),
+            )
+        )
+    timed = [(b.latency_ms, c.latency_ms) for b, c in pairs if not (b.error or c.error)]
+    if len(timed) >= 2:
+        base = np.array([b for b, _ in timed])
+        cand = np.array([c for _, c in timed])
+        rng = np.random.default_rng(config.seed)
+        picks = rng.integers(0, len(timed), size=(config.bootstrap_samples, len(timed)))
+        rises = np.quantile(cand[picks], 0.95, axis=1) - np.quantile(base[picks], 0.95, axis=1)
+        alpha = (1.0 - config.confidence) / 2
+        low, high = float(np.quantile(rises, alpha)), float(np.quantile(rises, 1 - alpha))
+        base_p95 = float(np.quantile(base, 0.95))
+        allowed = max(config.latency_margin * base_p95, config.latency_slack_ms)
+        rules.append(
+            RuleResult(
+                rule="p95 latency: no rise beyond margin",
+                passed=high <= allowed,
+                candidate=float(np.quantile(cand, 0.95)),
+                baseline=base_p95,
+                delta=float(np.quantile(cand, 0.95)) - base_p95,
+                ci_low=low,
+                ci_high=high,
+                threshold=allowed,
+                explanation=(
+                    f"chain p95 ms, paired bootstrap; worst end {high:+.0f} ms vs allowed"
+                    f" +{allowed:.0f} ms ({config.latency_margin:.0%} or"
+                    f" {config.latency_slack_ms:.0f} ms)"
+                ),
+            )
+        )
+    return rules

@@ -95,6 +95,8 @@ class EvalRun(BaseModel):
     chat_model_local: bool
     judge: str
     judge_local: bool
+    judge_prompts: list[str] = []
+    calibration: str | None = None
     index_version: str
     top_k: int
     cases: list[CaseResult]

@@ -114,6 +114,7 @@ async def run_eval(
         chat_model_local=chain.model.is_local,
         judge=judge.name,
         judge_local=judge.is_local,
+        judge_prompts=judge.prompt_refs,
         index_version=chain.retriever.version.version,
         top_k=chain.top_k,
         cases=list(cases),

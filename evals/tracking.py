@@ -15,9 +15,10 @@ from ragwright.evals.results import EvalRun
 from ragwright.offline import apply_offline_defaults
 from ragwright.settings import Settings
 
-__all__ = ["EXPERIMENT", "log_run"]
+__all__ = ["EXPERIMENT", "load_run", "log_run"]
 
 EXPERIMENT = "ragwright-evals"
+RUN_ARTIFACT = "run.json"  # the whole EvalRun, so `ragwright eval compare` can re-gate runs
 
 
 def _experiment_id(settings: Settings) -> str:
@@ -66,6 +67,8 @@ def log_run(
                 "index_version": run.index_version,
                 "top_k": run.top_k,
                 "run_id": run.run_id,
+                "judge_prompts": "; ".join(run.judge_prompts) or "none (local judge)",
+                "calibration": run.calibration or "none",
             }
         )
         metrics = {
@@ -89,6 +92,8 @@ def log_run(
             metrics["gate_passed"] = 1.0 if gate.passed else 0.0
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / RUN_ARTIFACT).write_text(run.model_dump_json(), encoding="utf-8")
+            mlflow.log_artifact(str(Path(tmp) / RUN_ARTIFACT))
             cases = Path(tmp) / "cases.jsonl"
             cases.write_text(
                 "\n".join(json.dumps(c.model_dump()) for c in run.cases), encoding="utf-8"
@@ -101,3 +106,25 @@ def log_run(
         for report in reports or []:
             mlflow.log_artifact(str(report))
         return str(active.info.run_id)
+
+
+def load_run(settings: Settings, mlflow_run_id: str) -> EvalRun:
+    """Read an eval run back from MLflow (the ``run.json`` artifact it was logged with)."""
+    apply_offline_defaults()
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from ragwright.errors import UserError
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=mlflow_run_id, artifact_path=RUN_ARTIFACT)
+    except (MlflowException, OSError) as exc:
+        raise UserError(
+            f"MLflow run '{mlflow_run_id}' has no ragwright eval run at {settings.tracking_uri}"
+            f" ({type(exc).__name__}); list runs with `mlflow ui` or use the id printed by"
+            " `ragwright eval run`"
+        ) from exc
+    run = EvalRun.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    run.mlflow_run_id = mlflow_run_id
+    return run

@@ -100,6 +100,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         *,
         prompt: str | None = None,
         chat_model: ChatModel | None = None,
+        cached: bool = False,
     ) -> RagChain:
         """Wire the chain from settings; ``prompt`` picks a version (``rag_answer@v2``)."""
         from ragwright.costs.monitor import metered
@@ -111,7 +112,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         settings = settings or Settings()
         embedder = embedder_from_settings(settings)
         retriever = Retriever(settings, embedder, chroma_client(settings))
-        model = chat_model or chat_model_from_settings(settings)
+        model = chat_model or chat_model_from_settings(settings, cached=cached)
         return cls(
             retriever,
             PromptStore(settings.prompts_dir),

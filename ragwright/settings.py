@@ -48,6 +48,15 @@ class GateSettings(BaseModel):
     hallucination_margin: float = Field(0.05, ge=0, le=1)
     relevance_margin: float = Field(0.25, ge=0)
     recall_margin: float = Field(0.05, ge=0, le=1)
+    cost_margin: float = Field(
+        0.10, ge=0, description="Allowed rise of mean cost per case, relative to the baseline."
+    )
+    latency_margin: float = Field(
+        0.50, ge=0, description="Allowed rise of p95 chain latency, relative to the baseline."
+    )
+    latency_slack_ms: float = Field(
+        250.0, ge=0, description="p95 rises below this many ms never fail (timer noise)."
+    )
     bootstrap_samples: int = Field(2000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
@@ -121,6 +130,12 @@ class Settings(BaseSettings):
         None, description="Unset = sqlite:///<home>/mlflow.db (local file, offline)."
     )
     eval_concurrency: int = Field(8, ge=1, le=256)
+    eval_cache: bool = Field(
+        True, description="Answer repeated identical model calls of evals from the call cache."
+    )
+    judge_samples: int = Field(
+        1, ge=1, le=15, description="LLM judge self-consistency samples (majority / mean)."
+    )
     gate: GateSettings = GateSettings()
     budgets: list[BudgetSettings] = Field(default_factory=list)
     pricing: dict[str, ModelPrice] = Field(

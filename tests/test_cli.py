@@ -147,6 +147,16 @@ def test_eval_gate_logs_to_mlflow(built: Path, isolated_home: Path) -> None:
     assert params["golden_set_hash"].startswith("sha256:")
     assert "index_version" in params
     assert "gate_passed" in runs[0].data.metrics | runs[1].data.metrics
+    assert params["judge_prompts"] == "none (local judge)"
+
+    # Re-gate the two logged runs from MLflow alone: no model call, same verdict.
+    baseline, candidate = sorted(runs, key=lambda r: r.info.start_time)
+    compared = run_cli("eval", "compare", baseline.info.run_id, candidate.info.run_id, cwd=built)
+    assert compared.returncode == 0, compared.stderr
+    assert "gate verdict" in compared.stdout
+    missing = run_cli("eval", "compare", "nope", candidate.info.run_id, cwd=built)
+    assert missing.returncode == 2
+    assert "has no ragwright eval run" in missing.stderr
 
 
 def _network_can_be_cut() -> bool:

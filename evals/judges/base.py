@@ -39,6 +39,11 @@ class Judge(ABC):
     name: str
     is_local: bool = False
 
+    @property
+    def prompt_refs(self) -> list[str]:
+        """Judge prompt versions with hashes, for lineage; none for judges without prompts."""
+        return []
+
     @abstractmethod
     async def hallucination(
         self, question: str, answer: str, contexts: Sequence[str]

@@ -1,20 +1,28 @@
-"""Pick the judge named in settings."""
+"""Pick the judge named in settings: ``local/judge`` offline, any other name is an LLM judge."""
 
 from __future__ import annotations
 
+from ragwright.costs.monitor import metered, metered_embedder
 from ragwright.errors import ConfigError
 from ragwright.evals.judges.base import Judge
+from ragwright.evals.judges.llm import LLMJudge
 from ragwright.evals.judges.local import LocalJudge
-from ragwright.providers.registry import embedder_from_settings
-from ragwright.settings import Settings
+from ragwright.prompts.store import PromptStore
+from ragwright.providers.registry import chat_model_from_settings, embedder_from_settings
+from ragwright.settings import LOCAL_PREFIX, Settings
 
 __all__ = ["judge_from_settings"]
 
 
 def judge_from_settings(settings: Settings) -> Judge:
     if settings.judge_model == "local/judge":
-        from ragwright.costs.monitor import metered_embedder
-
         raw = embedder_from_settings(settings, metered=False)
         return LocalJudge(metered_embedder(raw, settings, operation="judge", label="local/judge"))
-    raise ConfigError(f"judge_model '{settings.judge_model}' is not available yet; use local/judge")
+    if settings.judge_model.startswith(LOCAL_PREFIX):
+        raise ConfigError(
+            f"unknown local judge '{settings.judge_model}'; the built-in one is local/judge"
+        )
+    model = chat_model_from_settings(settings, settings.judge_model, cached=settings.eval_cache)
+    return LLMJudge(
+        metered(model, settings), PromptStore(settings.prompts_dir), samples=settings.judge_samples
+    )

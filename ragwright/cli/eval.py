@@ -68,3 +68,28 @@ def gate(
         console.print(f"report: {path}")
     if comparison.gate is not None and not comparison.gate.passed:
         raise typer.Exit(1)
+
+
+@app.command("compare")
+def compare(
+    run_a: Annotated[str, typer.Argument(help="MLflow run id of the baseline eval run.")],
+    run_b: Annotated[str, typer.Argument(help="MLflow run id of the candidate eval run.")],
+) -> None:
+    """Gate run B against run A from their MLflow records (no model calls); exit 1 if worse."""
+    from ragwright.cli.evaluation import Comparison, print_runs
+    from ragwright.evals.gate import evaluate_gate
+    from ragwright.evals.report import write_reports
+    from ragwright.evals.tracking import load_run
+    from ragwright.settings import load_settings
+
+    settings = load_settings()
+    runs = [load_run(settings, run_a), load_run(settings, run_b)]
+    decision = evaluate_gate(runs[0], runs[1], settings.gate)
+    reports = list(
+        write_reports(settings.reports_dir, f"compare-{run_a[:8]}-{run_b[:8]}", runs, decision)
+    )
+    print_runs(console, Comparison(runs, decision, reports))
+    for path in reports:
+        console.print(f"report: {path}")
+    if not decision.passed:
+        raise typer.Exit(1)

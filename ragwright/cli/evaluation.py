@@ -47,7 +47,7 @@ def evaluate_prompts(
 ) -> Comparison:
     """Evaluate each prompt on the golden set; with ``gate``, prompts[-1] is gated vs prompts[0]."""
     golden = load_golden_set(golden_path)  # validate before any model work
-    chain = chain or RagChain.from_settings(settings)
+    chain = chain or RagChain.from_settings(settings, cached=settings.eval_cache)
     judge = judge_from_settings(settings)
     runs: list[EvalRun] = []
     with Progress(

@@ -48,6 +48,7 @@ class ChatRequest:
     prompt: str | None = None
     operation: Literal["generate", "judge"] = "generate"
     tags: tuple[tuple[str, str], ...] = ()
+    sample: int = 0  # self-consistency sample index: distinct samples are distinct cache keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,15 @@ def embedder_from_settings(settings: Settings, *, metered: bool = True) -> Embed
     )
 
 
-def chat_model_from_settings(settings: Settings, name: str | None = None) -> ChatModel:
-    """The chat model called ``name`` (default: ``settings.chat_model``)."""
+def chat_model_from_settings(
+    settings: Settings, name: str | None = None, *, cached: bool = False
+) -> ChatModel:
+    """The chat model called ``name`` (default: ``settings.chat_model``).
+
+    With ``cached``, network models answer repeated identical requests from the
+    content-addressed call cache (evals do this; serving does not). Local models
+    are not cached: they cost nothing and are deterministic already.
+    """
     name = name or settings.chat_model
     if name.startswith(LOCAL_PREFIX):
         if name == "local/extractive":
@@ -46,10 +53,17 @@ def chat_model_from_settings(settings: Settings, name: str | None = None) -> Cha
             f"unknown local chat model '{name}'; the built-in one is local/extractive"
         )
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    return OpenAICompatibleChatModel(
+    model: ChatModel = OpenAICompatibleChatModel(
         name,
         base_url=settings.openai_base_url,
         api_key=key,
         timeout_s=settings.openai_timeout_s,
         max_retries=settings.openai_max_retries,
     )
+    if cached:
+        from ragwright.providers.cache import CachedChatModel, CallCache
+
+        model = CachedChatModel(
+            model, CallCache(settings.cache_db), endpoint=settings.openai_base_url
+        )
+    return model

@@ -1,0 +1,77 @@
+"""Gate rules on cost and latency, on hand-built paired runs (no models involved)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ragwright.evals.gate import evaluate_gate
+from ragwright.evals.results import CaseResult, EvalRun, summarize
+from ragwright.settings import GateSettings
+
+
+def run(prompt: str, costs: list[float], latencies: list[float]) -> EvalRun:
+    cases = [
+        CaseResult(
+            case_id=f"c{i}",
+            question="q",
+            tags=[],
+            answerable=True,
+            answer="a",
+            answered=True,
+            hallucinated=False,
+            hallucination_score=0.0,
+            relevance=4,
+            latency_ms=latency,
+            cost_usd=cost,
+        )
+        for i, (cost, latency) in enumerate(zip(costs, latencies, strict=True))
+    ]
+    now = datetime.now(UTC)
+    return EvalRun(
+        run_id=prompt,
+        started_at=now,
+        finished_at=now,
+        prompt=prompt,
+        prompt_hash="sha256:x",
+        golden_set="g",
+        golden_set_hash="sha256:g",
+        chat_model="openai/gpt-4o-mini",
+        chat_model_local=False,
+        judge="local/judge",
+        judge_local=True,
+        index_version="v",
+        top_k=5,
+        cases=cases,
+        summary=summarize(cases),
+    )
+
+
+def rule(gate: object, prefix: str) -> object:
+    return next(r for r in gate.rules if r.rule.startswith(prefix))  # type: ignore[attr-defined]
+
+
+def test_cost_rise_beyond_margin_fails() -> None:
+    base = run("p@v1", [0.010] * 40, [500.0] * 40)
+    same = run("p@v2", [0.010] * 40, [500.0] * 40)
+    pricier = run("p@v3", [0.013] * 40, [500.0] * 40)
+    config = GateSettings(cost_margin=0.10)
+    assert rule(evaluate_gate(base, same, config), "cost").passed  # type: ignore[attr-defined]
+    failed = evaluate_gate(base, pricier, config)
+    assert not failed.passed
+    assert not rule(failed, "cost").passed  # type: ignore[attr-defined]
+
+
+def test_latency_rule_uses_relative_margin_and_slack() -> None:
+    base = run("p@v1", [0.0] * 40, [1000.0 + i for i in range(40)])
+    slower = run("p@v2", [0.0] * 40, [2000.0 + i for i in range(40)])
+    jitter = run("p@v3", [0.0] * 40, [1100.0 + i for i in range(40)])
+    config = GateSettings(latency_margin=0.5, latency_slack_ms=250)
+    assert not rule(evaluate_gate(base, slower, config), "p95").passed  # type: ignore[attr-defined]
+    assert rule(evaluate_gate(base, jitter, config), "p95").passed  # type: ignore[attr-defined]
+
+
+def test_unpriced_runs_skip_the_cost_rule() -> None:
+    base = run("p@v1", [0.0] * 10, [100.0] * 10)
+    gate = evaluate_gate(base, run("p@v2", [0.0] * 10, [100.0] * 10), GateSettings())
+    assert not any(r.rule.startswith("cost") for r in gate.rules)
+    assert gate.passed

@@ -7,6 +7,7 @@ half-written manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -83,7 +84,25 @@ def _validate(model: type[M], data: Any, path: Path, yaml_text: str, first_line:
         ) from exc
 
 
+def _stat_key(path: Path, missing: str) -> tuple[Path, int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
+        raise PromptFileError(missing, path=path) from exc
+    return path, stat.st_mtime_ns, stat.st_size
+
+
 def read_version(path: Path) -> VersionFile:
+    """Parse a version file; parsed files are reused until the file's mtime or size changes.
+
+    Rendering happens on every request and every eval case, and parsing YAML front
+    matter each time cost milliseconds; ``VersionFile`` is immutable, so sharing is safe.
+    """
+    return _read_version(*_stat_key(path, "file not found"))
+
+
+@functools.lru_cache(maxsize=512)
+def _read_version(path: Path, mtime_ns: int, size: int) -> VersionFile:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
@@ -99,6 +118,13 @@ def read_version(path: Path) -> VersionFile:
 
 
 def read_manifest(path: Path) -> Manifest:
+    """Parse ``prompt.yaml`` (cached like version files); callers get their own copy to change."""
+    missing = f"missing {MANIFEST}: every prompt folder needs one"
+    return _read_manifest(*_stat_key(path, missing)).model_copy(deep=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_manifest(path: Path, mtime_ns: int, size: int) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from ragwright.errors import PromptError, PromptFileError, RenderError, TemplateSecurityError
 from ragwright.prompts.files import VersionFile, split_front_matter
@@ -99,8 +100,17 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self._compiled: dict[tuple[str, str], jinja2.Template] = {}  # by path and content hash
 
     def compile(self, version: VersionFile) -> jinja2.Template:
+        key = (str(version.path), version.hash)
+        if (cached := self._compiled.get(key)) is not None:
+            return cached
+        template = self._compile(version)
+        self._compiled[key] = template
+        return template
+
+    def _compile(self, version: VersionFile) -> jinja2.Template:
         """Parse and security-check a version's template; errors name the file and line."""
         source, _, _ = self.env.loader.get_source(self.env, self._relative(version.path))  # type: ignore[union-attr]
         try:
@@ -165,19 +175,25 @@ def _render_parts(template: jinja2.Template, values: dict[str, Any]) -> tuple[Me
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _inputs_model(title: str, signature: tuple[tuple[str, str, bool], ...]) -> type[BaseModel]:
+    """The strict pydantic model of a version's variables (built once: create_model is slow)."""
+    fields: dict[str, Any] = {
+        var: (_PY_TYPES[kind], ...) if required else (_PY_TYPES[kind] | None, None)
+        for var, kind, required in signature
+    }
+    model: type[BaseModel] = create_model(
+        title, __config__=ConfigDict(extra="forbid", strict=True), **fields
+    )
+    return model
+
+
 def validate_inputs(
     name: str, version_id: str, variables: Mapping[str, VariableSpec], inputs: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Check inputs against declared variables; the error names the variable."""
-    fields: dict[str, Any] = {
-        var: (_PY_TYPES[spec.type], ...) if spec.required else (_PY_TYPES[spec.type] | None, None)
-        for var, spec in variables.items()
-    }
-    model = create_model(
-        f"Inputs_{name}_{version_id}",
-        __config__=ConfigDict(extra="forbid", strict=True),
-        **fields,
-    )
+    signature = tuple((var, spec.type, spec.required) for var, spec in variables.items())
+    model = _inputs_model(f"Inputs_{name}_{version_id}", signature)
     try:
         validated = model.model_validate(dict(inputs))
     except ValidationError as exc:

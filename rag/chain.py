@@ -111,6 +111,10 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         apply_offline_defaults()
         settings = settings or Settings()
         embedder = embedder_from_settings(settings)
+        if cached:
+            from ragwright.providers.cache import CachedEmbedder, CallCache
+
+            embedder = CachedEmbedder(embedder, CallCache(settings.cache_db))
         retriever = Retriever(settings, embedder, chroma_client(settings))
         model = chat_model or chat_model_from_settings(settings, cached=cached)
         return cls(

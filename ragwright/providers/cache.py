@@ -12,15 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+import numpy as np
+import numpy.typing as npt
+
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder
 from ragwright.sqlite import connect, execute_script, migrate, transaction
 from ragwright.usage import Usage
 
-__all__ = ["CachedChatModel", "CallCache", "cache_key"]
+__all__ = ["CachedChatModel", "CachedEmbedder", "CallCache", "cache_key"]
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -37,7 +42,18 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        CREATE TABLE embeddings (
+            key TEXT PRIMARY KEY, model TEXT NOT NULL, vector BLOB NOT NULL
+        )
+        """,
+    )
+
+
+MIGRATIONS = [_v1, _v2]
 
 
 def cache_key(model: ChatModel, request: ChatRequest, endpoint: str | None = None) -> str:
@@ -56,22 +72,28 @@ def cache_key(model: ChatModel, request: ChatRequest, endpoint: str | None = Non
 
 
 class CallCache:
+    """One connection shared by the eval's worker threads, so every access takes a lock."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        self.lock = threading.Lock()
         migrate(self.conn, MIGRATIONS)
 
     def get(self, key: str) -> tuple[str, Usage] | None:
-        row = self.conn.execute(
-            "SELECT text, prompt_tokens, completion_tokens, estimated FROM responses WHERE key = ?",
-            (key,),
-        ).fetchone()
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT text, prompt_tokens, completion_tokens, estimated FROM responses"
+                " WHERE key = ?",
+                (key,),
+            ).fetchone()
         if row is None:
             return None
         return row[0], Usage(row[1], row[2], estimated=bool(row[3]), calls=1)
 
     def put(self, key: str, response: ChatResponse) -> None:
-        with transaction(self.conn):
+        usage = response.usage
+        with self.lock, transaction(self.conn):
             self.conn.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -79,12 +101,30 @@ class CallCache:
                     response.provider,
                     response.model,
                     response.text,
-                    response.usage.prompt_tokens,
-                    response.usage.completion_tokens,
-                    int(response.usage.estimated),
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    int(usage.estimated),
                     datetime.now(UTC).isoformat(),
                 ),
             )
+
+    def get_vectors(self, keys: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        found: dict[str, npt.NDArray[np.float32]] = {}
+        with self.lock:
+            for start in range(0, len(keys), 500):
+                batch = list(keys[start : start + 500])
+                marks = ", ".join("?" * len(batch))
+                for key, blob in self.conn.execute(
+                    f"SELECT key, vector FROM embeddings WHERE key IN ({marks})",
+                    batch,
+                ):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_vectors(self, model: str, items: dict[str, npt.NDArray[np.float32]]) -> None:
+        rows = [(key, model, np.asarray(v, dtype=np.float32).tobytes()) for key, v in items.items()]
+        with self.lock, transaction(self.conn):
+            self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         self.conn.close()
@@ -133,3 +173,29 @@ class CachedChatModel(ChatModel):
         response = await self.inner.agenerate(request)
         self.cache.put(key, response)
         return response
+
+
+class CachedEmbedder(Embedder):
+    """Embeds each distinct text once per cache: query embeddings are model calls too."""
+
+    def __init__(self, inner: Embedder, cache: CallCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name = inner.name
+        self.dimension = inner.dimension
+
+    def _key(self, text: str) -> str:
+        return "sha256:" + hashlib.sha256(f"{self.name}\0{text}".encode()).hexdigest()
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        keys = [self._key(t) for t in texts]
+        found = self.cache.get_vectors(keys)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        if missing:
+            vectors = self.inner.encode([texts[i] for i in missing])
+            fresh = {keys[i]: vectors[row] for row, i in enumerate(missing)}
+            self.cache.put_vectors(self.name, fresh)
+            found.update(fresh)
+        if not keys:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[key] for key in keys])

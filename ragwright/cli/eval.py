@@ -93,3 +93,23 @@ def compare(
         console.print(f"report: {path}")
     if not decision.passed:
         raise typer.Exit(1)
+
+
+@app.command("changed")
+def changed(
+    base: Annotated[str, typer.Option(help="Base revision of the PR, e.g. origin/main.")],
+    head: Annotated[str | None, typer.Option(help="Head revision (default: HEAD).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List prompt versions a PR adds, edits or publishes (committed since the merge-base)."""
+    import json
+
+    from ragwright.evals.changes import changed_prompt_versions
+    from ragwright.settings import load_settings
+
+    changes = changed_prompt_versions(Path.cwd(), base, load_settings().prompts_dir, head)
+    if as_json:
+        print(json.dumps([c.as_dict() for c in changes]))
+        return
+    for change in changes:
+        print(f"{change.ref}\t{change.change}")

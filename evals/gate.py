@@ -136,6 +136,22 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
     non_inferiority("relevance", relevance_value, config.relevance_margin, True)
     non_inferiority("recall@k", lambda c: c.recall_at_k, config.recall_margin, True)
     rules.extend(_cost_and_latency_rules(pairs, config))
+    if config.min_judge_balanced_accuracy is not None:
+        measured = candidate.judge_balanced_accuracy
+        rules.append(
+            RuleResult(
+                rule="judge calibrated",
+                passed=measured is not None and measured >= config.min_judge_balanced_accuracy,
+                candidate=measured if measured is not None else 0.0,
+                threshold=config.min_judge_balanced_accuracy,
+                explanation=(
+                    f"balanced accuracy of {candidate.judge} in {candidate.calibration}"
+                    if measured is not None
+                    else f"no calibration record for {candidate.judge}: run `ragwright eval"
+                    " calibrate --labels FILE --write`; an uncalibrated judge cannot gate"
+                ),
+            )
+        )
 
     regressions = sorted(
         (

@@ -96,7 +96,8 @@ class EvalRun(BaseModel):
     judge: str
     judge_local: bool
     judge_prompts: list[str] = []
-    calibration: str | None = None
+    calibration: str | None = None  # the judge's calibration record cited by this run
+    judge_balanced_accuracy: float | None = None
     index_version: str
     top_k: int
     cases: list[CaseResult]

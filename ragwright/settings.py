@@ -57,6 +57,12 @@ class GateSettings(BaseModel):
     latency_slack_ms: float = Field(
         250.0, ge=0, description="p95 rises below this many ms never fail (timer noise)."
     )
+    min_judge_balanced_accuracy: float | None = Field(
+        None,
+        ge=0.5,
+        le=1.0,
+        description="Refuse to pass a gate whose judge has no calibration record this good.",
+    )
     bootstrap_samples: int = Field(2000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0

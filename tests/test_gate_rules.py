@@ -75,3 +75,18 @@ def test_unpriced_runs_skip_the_cost_rule() -> None:
     gate = evaluate_gate(base, run("p@v2", [0.0] * 10, [100.0] * 10), GateSettings())
     assert not any(r.rule.startswith("cost") for r in gate.rules)
     assert gate.passed
+
+
+def test_uncalibrated_judge_cannot_pass_when_a_floor_is_set() -> None:
+    base = run("p@v1", [0.0] * 10, [100.0] * 10)
+    cand = run("p@v2", [0.0] * 10, [100.0] * 10)
+    config = GateSettings(min_judge_balanced_accuracy=0.85)
+    refused = evaluate_gate(base, cand, config)
+    assert not refused.passed
+    assert "cannot gate" in rule(refused, "judge calibrated").explanation  # type: ignore[attr-defined]
+    cand.judge_balanced_accuracy, cand.calibration = 0.92, "local_judge-abc.json"
+    assert evaluate_gate(base, cand, config).passed
+    cand.judge_balanced_accuracy = 0.80
+    assert not evaluate_gate(base, cand, config).passed
+    assert not any(r.rule == "judge calibrated" for r in evaluate_gate(base, cand,
+                                                                        GateSettings()).rules)

@@ -113,3 +113,74 @@ def changed(
         return
     for change in changes:
         print(f"{change.ref}\t{change.change}")
+
+
+@app.command("calibrate")
+def calibrate(
+    labels: Annotated[
+        Path,
+        typer.Option(
+            help="Labelled JSONL: knowledge|context, response|answer, question?, hallucinated."
+        ),
+    ],
+    judge: Annotated[
+        str | None, typer.Option(help="Judge to calibrate (default: settings.judge_model).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first N labelled rows.")
+    ] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Save the calibration record that eval runs cite (<home>/calibration/).",
+        ),
+    ] = False,
+) -> None:
+    """Score the judge against human hallucination labels; print agreement metrics.
+
+    The record is written only with --write, so a quick check on a sample
+    (--limit) never replaces the record a gate relies on.
+    """
+    from rich.table import Table
+
+    from ragwright.evals.calibration import (
+        METRICS,
+        load_labels,
+        run_calibration,
+        write_calibration_record,
+    )
+    from ragwright.evals.judges.registry import judge_from_settings
+    from ragwright.settings import load_settings
+
+    overrides = {"judge_model": "local/judge" if judge == "local" else judge} if judge else {}
+    settings = load_settings(**overrides)
+    labelled = load_labels(labels, limit=limit)  # InputFileError -> exit 2, file:line (field)
+    scorer = judge_from_settings(settings)
+    result = run_calibration(scorer, labelled)
+
+    table = Table(title=f"{scorer.name} vs human labels: {labels}")
+    table.add_column("metric")
+    table.add_column(scorer.name, justify="right")
+    table.add_column(f"content-word baseline (< {result.baseline_threshold:.2f})", justify="right")
+    for metric in METRICS:
+        values = (result.metrics[metric], result.baseline_metrics[metric])
+        table.add_row(metric, *("-" if v is None else f"{v:.3f}" for v in values))
+    console.print(table)
+    console.print(
+        f"rows {result.n} · hallucinated {result.positives} · judged {result.judged} · "
+        f"errors {result.errors}",
+        highlight=False,
+    )
+    if result.errors:
+        lines = ", ".join(str(n) for n in result.error_lines[:20])
+        console.print(
+            f"[yellow]{result.errors} rows could not be judged (lines {lines}); "
+            "metrics cover the judged rows only[/yellow]",
+            highlight=False,
+        )
+    if write:
+        path = write_calibration_record(settings, scorer, labelled, result, limit=limit)
+        console.print(f"record: {path}", highlight=False)
+    else:
+        console.print("[dim]record not written (pass --write to save it)[/dim]")

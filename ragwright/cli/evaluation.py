@@ -73,6 +73,7 @@ def evaluate_prompts(
                 )
             )
     _attach_monitor_stats(settings, runs)
+    _cite_calibration(settings, runs)
     decision = evaluate_gate(runs[0], runs[-1], settings.gate) if gate and len(runs) > 1 else None
     stem = f"eval-{runs[-1].run_id}"
     reports = list(write_reports(settings.reports_dir, stem, runs, decision))
@@ -88,6 +89,19 @@ def evaluate_prompts(
             )
         reports = list(write_reports(settings.reports_dir, stem, runs, decision))
     return Comparison(runs, decision, reports)
+
+
+def _cite_calibration(settings: Settings, runs: list[EvalRun]) -> None:
+    """Each run cites the newest calibration record of its judge (ragwright eval calibrate)."""
+    from ragwright.evals.calibration import latest_calibration
+
+    for run in runs:
+        record = latest_calibration(settings, run.judge)
+        if record is None:
+            continue
+        run.calibration = Path(str(record["record_path"])).name
+        accuracy = record.get("metrics", {}).get("balanced_accuracy")
+        run.judge_balanced_accuracy = float(accuracy) if accuracy is not None else None
 
 
 def _attach_monitor_stats(settings: Settings, runs: list[EvalRun]) -> None:

@@ -11,7 +11,6 @@ an identical re-run makes 0 calls and takes < 5 % of the first run's time.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -56,7 +55,7 @@ def main() -> None:
     quiet_library_logs()
     from ragwright.evals.golden import load_golden_set
     from ragwright.evals.judges.registry import judge_from_settings
-    from ragwright.evals.runner import run_eval
+    from ragwright.evals.runner import run_eval_blocking
     from ragwright.flows.ingest import ingest
     from ragwright.rag import RagChain
     from ragwright.settings import Settings
@@ -100,14 +99,8 @@ def main() -> None:
             chain = RagChain.from_settings(settings, cached=True)
             judge = judge_from_settings(settings)
             started = time.perf_counter()
-            run = asyncio.run(
-                run_eval(
-                    chain,
-                    cases,
-                    judge,
-                    prompt="rag_answer:production",
-                    concurrency=args.concurrency,
-                )
+            run = run_eval_blocking(
+                chain, cases, judge, prompt="rag_answer:production", concurrency=args.concurrency
             )
             return time.perf_counter() - started, len(server.requests) - before, run
 

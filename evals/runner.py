@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from ragwright.evals.metrics import reciprocal_rank
 from ragwright.evals.results import CaseResult, EvalRun, summarize
 from ragwright.rag.chain import RagChain
 
-__all__ = ["run_eval"]
+__all__ = ["run_eval", "run_eval_blocking"]
 
 
 async def _run_case(  # noqa: PLR0917 - private, one caller
@@ -120,3 +121,39 @@ async def run_eval(
         cases=list(cases),
         summary=summarize(list(cases)),
     )
+
+
+def run_eval_blocking(
+    chain: RagChain,
+    golden: GoldenSet,
+    judge: Judge,
+    *,
+    prompt: str,
+    concurrency: int = 8,
+    prices: PriceTable | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalRun:
+    """Run :func:`run_eval` on a fresh event loop whose thread pool matches ``concurrency``.
+
+    The chain's blocking steps (retrieval, rendering, local models) run in the loop's
+    default executor, which asyncio sizes to the CPU count; with many cases waiting on
+    a slow endpoint that pool, not the endpoint, became the limit.
+    """
+
+    async def main() -> EvalRun:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=max(4, 2 * concurrency), thread_name_prefix="ragwright-eval"
+            )
+        )
+        return await run_eval(
+            chain,
+            golden,
+            judge,
+            prompt=prompt,
+            concurrency=concurrency,
+            prices=prices,
+            progress=progress,
+        )
+
+    return asyncio.run(main())

@@ -88,5 +88,6 @@ def test_uncalibrated_judge_cannot_pass_when_a_floor_is_set() -> None:
     assert evaluate_gate(base, cand, config).passed
     cand.judge_balanced_accuracy = 0.80
     assert not evaluate_gate(base, cand, config).passed
-    assert not any(r.rule == "judge calibrated" for r in evaluate_gate(base, cand,
-                                                                        GateSettings()).rules)
+    assert not any(
+        r.rule == "judge calibrated" for r in evaluate_gate(base, cand, GateSettings()).rules
+    )

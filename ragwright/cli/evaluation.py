@@ -6,7 +6,6 @@ exactly what CI runs.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.registry import judge_from_settings
 from ragwright.evals.report import fmt_cost, write_reports
 from ragwright.evals.results import EvalRun, MonitorStats
-from ragwright.evals.runner import run_eval
+from ragwright.evals.runner import run_eval_blocking
 from ragwright.rag.chain import RagChain
 from ragwright.settings import Settings
 
@@ -60,16 +59,14 @@ def evaluate_prompts(
         for prompt in prompts:
             bar = progress.add_task(f"eval {prompt}", total=len(golden.cases))
             runs.append(
-                asyncio.run(
-                    run_eval(
-                        chain,
-                        golden,
-                        judge,
-                        prompt=prompt,
-                        concurrency=settings.eval_concurrency,
-                        prices=monitor_for(settings).prices,
-                        progress=lambda n, bar=bar: progress.advance(bar, n),  # type: ignore[misc]
-                    )
+                run_eval_blocking(
+                    chain,
+                    golden,
+                    judge,
+                    prompt=prompt,
+                    concurrency=settings.eval_concurrency,
+                    prices=monitor_for(settings).prices,
+                    progress=lambda n, bar=bar: progress.advance(bar, n),  # type: ignore[misc]
                 )
             )
     _attach_monitor_stats(settings, runs)

@@ -45,6 +45,7 @@ from ragwright.evals.judges.local import (
     content_word_share,
     default_weights,
 )
+from ragwright.jsonl import read_jsonl
 from ragwright.text import words
 
 if TYPE_CHECKING:
@@ -308,32 +309,15 @@ def load_labels(path: Path, *, limit: int | None = None) -> Labels:
     The hash covers the whole file even with ``limit``, so a record always names
     the exact file it was measured on.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputFileError("labels file not found", path=path) from exc
-    except IsADirectoryError as exc:
-        raise InputFileError("is a directory, expected a JSONL file", path=path) from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"not UTF-8 (byte offset {exc.start})", path=path) from exc
+    source = read_jsonl(path, what="labels")
     examples: list[LabelledExample] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for number, row in source.records():
         if limit is not None and len(examples) >= limit:
             break
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"not valid JSON: {exc.msg}", path=path, line=number) from exc
-        if not isinstance(row, dict):
-            raise InputFileError("each line must be a JSON object", path=path, line=number)
         examples.append(_parse_example(row, path, number))
     if not examples:
         raise InputFileError("labels file has no examples", path=path)
-    return Labels(path=path, sha256=hashlib.sha256(data).hexdigest(), examples=examples)
+    return Labels(path=path, sha256=hashlib.sha256(source.data).hexdigest(), examples=examples)
 
 
 # -- calibration runs and records -------------------------------------------------------------

@@ -8,7 +8,6 @@ recorded with every run, so a result always says exactly which cases it saw.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ragwright.errors import GoldenSetError
+from ragwright.jsonl import read_jsonl
 
 __all__ = ["GoldenCase", "GoldenSet", "load_golden_set"]
 
@@ -56,27 +56,10 @@ class GoldenSet:
 
 
 def load_golden_set(path: Path) -> GoldenSet:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise GoldenSetError("golden set file not found", path=path) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GoldenSetError(f"not UTF-8 (byte offset {exc.start})", path=path) from exc
+    source = read_jsonl(path, what="golden set", error=GoldenSetError)
     cases: list[GoldenCase] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GoldenSetError(
-                f"not valid JSON ({exc.msg}, column {exc.colno})", path=path, line=number
-            ) from exc
-        if not isinstance(data, dict):
-            raise GoldenSetError("each line must be a JSON object", path=path, line=number)
+    for number, data in source.records(GoldenSetError):
         try:
             case = GoldenCase.model_validate(data)
         except ValidationError as exc:
@@ -96,5 +79,5 @@ def load_golden_set(path: Path) -> GoldenSet:
     if not cases:
         raise GoldenSetError("golden set has no cases", path=path)
     return GoldenSet(
-        path=path, cases=tuple(cases), hash="sha256:" + hashlib.sha256(raw).hexdigest()
+        path=path, cases=tuple(cases), hash="sha256:" + hashlib.sha256(source.data).hexdigest()
     )

@@ -28,6 +28,26 @@ def fmt_opt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def by_tag(run: EvalRun) -> list[tuple[str, int, float, float]]:
+    """(tag, cases, mean relevance, hallucination rate) per tag, for the per-tag bars."""
+    from ragwright.evals.results import hallucination_value, relevance_value
+
+    tags = sorted({tag for case in run.cases for tag in case.tags})
+    rows = []
+    for tag in tags:
+        cases = [c for c in run.cases if tag in c.tags]
+        rows.append(
+            (
+                tag,
+                len(cases),
+                sum(relevance_value(c) for c in cases) / len(cases),
+                sum(hallucination_value(c) for c in cases) / len(cases),
+            )
+        )
+    return rows
+
+
+_ENV.filters["by_tag"] = by_tag
 _ENV.filters["cost"] = fmt_cost
 _ENV.filters["opt"] = fmt_opt
 

@@ -91,3 +91,21 @@ def test_uncalibrated_judge_cannot_pass_when_a_floor_is_set() -> None:
     assert not any(
         r.rule == "judge calibrated" for r in evaluate_gate(base, cand, GateSettings()).rules
     )
+
+
+def test_html_report_has_per_tag_bars() -> None:
+    from ragwright.evals.report import by_tag, render_html
+
+    base = run("p@v1", [0.0] * 4, [100.0] * 4)
+    tagged = [
+        c.model_copy(
+            update={"tags": ["prompts"] if i < 3 else ["costs"], "relevance": 2 if i == 3 else 5}
+        )
+        for i, c in enumerate(base.cases)
+    ]
+    base = base.model_copy(update={"cases": tagged})
+    assert by_tag(base) == [("costs", 1, 2.0, 0.0), ("prompts", 3, 5.0, 0.0)]
+    html = render_html([base], None)
+    assert "Per tag" in html
+    assert "<td>prompts</td>" in html
+    assert "5.00" in html

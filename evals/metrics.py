@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["dedupe", "recall_at_k", "reciprocal_rank"]
-
-
-def dedupe(sources: Sequence[str]) -> list[str]:
-    """Retrieved chunk sources, collapsed to documents in first-seen rank order."""
-    return list(dict.fromkeys(sources))
+__all__ = ["recall_at_k", "reciprocal_rank"]
 
 
 def recall_at_k(expected: Sequence[str], retrieved: Sequence[str], k: int) -> float | None:

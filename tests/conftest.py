@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -138,3 +140,18 @@ def write_golden(path: Path, cases: list[dict[str, object]] = SMALL_GOLDEN) -> P
     """A golden set about SMALL_DOCS, one JSON object per line."""
     path.write_text("\n".join(json.dumps(c) for c in cases) + "\n", encoding="utf-8")
     return path
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``ragwright`` command (its error mapping and exit codes included)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ragwright.cli.app", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+    )

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,7 +39,7 @@ from ragwright.evals.judges.local import (
 )
 from ragwright.providers.local_embeddings import LocalEmbedder
 from ragwright.settings import Settings
-from tests.conftest import SHARED_DATA, requires_shared_data
+from tests.conftest import SHARED_DATA, requires_shared_data, run_cli
 
 ROLLBACK = (
     "The ragwright prompts rollback command moves the production alias back to the previous "
@@ -363,18 +360,6 @@ def test_claims_split_lower_case_and_spaced_punctuation() -> None:
 
 
 # -- the command ------------------------------------------------------------------------------
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ragwright.cli.app", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
 
 
 def test_calibrate_command_prints_metrics_and_writes_record(

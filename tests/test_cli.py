@@ -11,21 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, write_docs, write_golden
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ragwright.cli.app", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+from tests.conftest import REPO, run_cli, write_docs, write_golden
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

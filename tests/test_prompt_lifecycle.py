@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ragwright.prompts.lifecycle import Evidence, Lifecycle, diff_versions
 from ragwright.prompts.model import VersionRecord
 from ragwright.prompts.registry import RegistryMirror
 from ragwright.prompts.store import PromptStore
+from tests import conftest
 from tests.conftest import REPO, write_docs, write_golden
 
 EVIDENCE = Evidence(run_id="run-123", golden_set="set", golden_set_hash="sha256:g")
@@ -221,15 +221,7 @@ def test_registry_refuses_a_changed_published_version(store: PromptStore, tmp_pa
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ragwright.cli.app", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "RAGWRIGHT_ACTOR": "ci-bot"},
-    )
+    return conftest.run_cli(*args, cwd=cwd, env={"RAGWRIGHT_ACTOR": "ci-bot"})
 
 
 @pytest.mark.slow

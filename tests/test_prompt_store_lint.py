@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from ragwright.prompts.files import content_hash, read_manifest, read_version, w
 from ragwright.prompts.lint import Finding, lint_store
 from ragwright.prompts.model import HistoryEntry, Manifest, PromptRef, VersionRecord
 from ragwright.prompts.store import PromptStore
+from tests import conftest
 from tests.conftest import PUBLISHED_AT, make_prompt
 
 REPO = Path(__file__).resolve().parent.parent
@@ -467,16 +466,7 @@ def test_builtin_store_lints_without_errors() -> None:
 
 
 def run_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "ragwright.cli.app", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    return conftest.run_cli(*args, cwd=tmp_path, env={"COLUMNS": "400"}, timeout=60)
 
 
 def test_cli_render_missing_variable_exits_2_naming_it(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from ragwright.costs.store import open_cost_store
 from ragwright.evals.gate import GateResult, evaluate_gate
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.registry import judge_from_settings
-from ragwright.evals.report import fmt_cost, write_reports
+from ragwright.evals.report import fmt_cost, fmt_opt, write_reports
 from ragwright.evals.results import EvalRun, MonitorStats
 from ragwright.evals.runner import run_eval_blocking
 from ragwright.rag.chain import RagChain
@@ -131,16 +131,16 @@ def print_runs(console: Console, comparison: Comparison) -> None:
     for run in runs:
         table.add_column(run.prompt, justify="right")
 
-    def opt(value: float | None, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
-
     rows: list[tuple[str, list[str]]] = [
         ("hallucination rate", [f"{r.summary.hallucination_rate:.3f}" for r in runs]),
         ("mean relevance (1-5)", [f"{r.summary.mean_relevance:.2f}" for r in runs]),
-        (f"retrieval recall@{runs[0].top_k}", [opt(r.summary.recall_at_k, ".3f") for r in runs]),
-        ("retrieval MRR", [opt(r.summary.mrr, ".3f") for r in runs]),
+        (
+            f"retrieval recall@{runs[0].top_k}",
+            [fmt_opt(r.summary.recall_at_k, ".3f") for r in runs],
+        ),
+        ("retrieval MRR", [fmt_opt(r.summary.mrr, ".3f") for r in runs]),
         ("answered (answerable)", [f"{r.summary.answered_rate:.2f}" for r in runs]),
-        ("abstained (unanswerable)", [opt(r.summary.abstention_rate, ".2f") for r in runs]),
+        ("abstained (unanswerable)", [fmt_opt(r.summary.abstention_rate, ".2f") for r in runs]),
         (
             "chain latency p50 / p95 ms",
             [f"{r.summary.p50_latency_ms:.0f} / {r.summary.p95_latency_ms:.0f}" for r in runs],

@@ -46,6 +46,7 @@ from ragwright.evals.judges.local import (
     default_weights,
 )
 from ragwright.jsonl import read_jsonl
+from ragwright.providers.limits import request_slots
 from ragwright.text import words
 
 if TYPE_CHECKING:
@@ -326,8 +327,13 @@ def load_labels(path: Path, *, limit: int | None = None) -> Labels:
 async def judge_examples(
     judge: Judge, examples: Sequence[LabelledExample], *, concurrency: int = 8
 ) -> list[HallucinationVerdict]:
-    """One verdict per example, in order; an exception becomes an ``error`` verdict."""
-    semaphore = asyncio.Semaphore(concurrency)
+    """One verdict per example, in order; an exception becomes an ``error`` verdict.
+
+    ``concurrency`` bounds the judge's requests in flight (see
+    :mod:`ragwright.providers.limits`); twice as many examples are open so that
+    preparing the next ones overlaps the requests.
+    """
+    semaphore = asyncio.Semaphore(2 * concurrency)
 
     async def one(example: LabelledExample) -> HallucinationVerdict:
         async with semaphore:
@@ -340,7 +346,8 @@ async def judge_examples(
                     None, None, outcome="error", detail=f"{type(exc).__name__}: {exc}"
                 )
 
-    return list(await asyncio.gather(*(one(e) for e in examples)))
+    with request_slots(concurrency):
+        return list(await asyncio.gather(*(one(e) for e in examples)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from ragwright.errors import UserError
-from ragwright.evals.results import CaseResult, EvalRun, hallucination_value, relevance_value
+from ragwright.evals.results import (
+    CaseResult,
+    EvalRun,
+    correctness_value,
+    hallucination_value,
+    relevance_value,
+)
 from ragwright.settings import GateSettings
 
 __all__ = ["GateResult", "RuleResult", "evaluate_gate", "paired_bootstrap_ci"]
@@ -135,6 +141,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
     non_inferiority("hallucination", hallucination_value, config.hallucination_margin, False)
     non_inferiority("relevance", relevance_value, config.relevance_margin, True)
     non_inferiority("recall@k", lambda c: c.recall_at_k, config.recall_margin, True)
+    non_inferiority("answer correctness", correctness_value, config.correctness_margin, True)
     rules.extend(_cost_and_latency_rules(pairs, config))
     if config.min_judge_balanced_accuracy is not None:
         measured = candidate.judge_balanced_accuracy
@@ -153,30 +160,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
             )
         )
 
-    regressions = sorted(
-        (
-            RegressedCase(
-                case_id=c.case_id, question=c.question, metric=metric, baseline=bv, candidate=cv
-            )
-            for b, c in pairs
-            for metric, bv, cv, worse in (
-                (
-                    "hallucination",
-                    hallucination_value(b),
-                    hallucination_value(c),
-                    hallucination_value(c) > hallucination_value(b),
-                ),
-                (
-                    "relevance",
-                    relevance_value(b),
-                    relevance_value(c),
-                    relevance_value(c) < relevance_value(b),
-                ),
-            )
-            if worse
-        ),
-        key=lambda r: -abs(r.candidate - r.baseline),
-    )[:10]
+    regressions = sorted(_regressions(pairs), key=lambda r: -abs(r.candidate - r.baseline))[:10]
     return GateResult(
         candidate=candidate.prompt,
         baseline=baseline.prompt,
@@ -186,6 +170,29 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
         confidence=config.confidence,
         bootstrap_samples=config.bootstrap_samples,
     )
+
+
+def _regressions(pairs: list[tuple[CaseResult, CaseResult]]) -> list[RegressedCase]:
+    """Cases the candidate does worse on, per metric (hallucination: lower is better)."""
+    found = []
+    for b, c in pairs:
+        checks = [  # (metric, baseline, candidate, sign: +1 higher is better)
+            ("hallucination", hallucination_value(b), hallucination_value(c), -1),
+            ("relevance", relevance_value(b), relevance_value(c), 1),
+            ("correctness", correctness_value(b), correctness_value(c), 1),
+        ]
+        for metric, bv, cv, sign in checks:
+            if bv is not None and cv is not None and sign * (cv - bv) < 0:
+                found.append(
+                    RegressedCase(
+                        case_id=c.case_id,
+                        question=c.question,
+                        metric=metric,
+                        baseline=bv,
+                        candidate=cv,
+                    )
+                )
+    return found
 
 
 def _cost_and_latency_rules(

@@ -7,6 +7,7 @@ counted, shown, and (by default) count against the gate. No aggregate is NaN.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from statistics import fmean
 
@@ -14,7 +15,16 @@ from pydantic import BaseModel, ConfigDict
 
 from ragwright.costs.store import percentile
 
-__all__ = ["CaseResult", "EvalRun", "MonitorStats", "RunSummary", "summarize"]
+__all__ = [
+    "CaseResult",
+    "EvalRun",
+    "MonitorStats",
+    "RunSummary",
+    "correctness_value",
+    "hallucination_value",
+    "relevance_value",
+    "summarize",
+]
 
 
 class CaseResult(BaseModel):
@@ -39,6 +49,10 @@ class CaseResult(BaseModel):
     relevance: int | None = None
     relevance_reason: str = ""
     relevance_outcome: str = "ok"
+    reference_answer: str | None = None
+    correctness: float | None = None  # 0-1 agreement with the reference answer
+    correctness_reason: str = ""
+    correctness_outcome: str | None = None  # None: the case has no reference answer
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -59,6 +73,7 @@ class RunSummary(BaseModel):
     unparseable: int
     hallucination_rate: float  # errors and unparseable count as hallucinated
     mean_relevance: float  # errors and unparseable count as 1
+    mean_correctness: float | None = None  # cases with a reference; errors count as 0
     recall_at_k: float | None
     mrr: float | None
     answered_rate: float  # among answerable cases
@@ -119,6 +134,19 @@ def relevance_value(case: CaseResult) -> float:
     return float(case.relevance)
 
 
+def _present(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def correctness_value(case: CaseResult) -> float | None:
+    """Agreement with the reference (0-1); None without a reference, 0 if not judged."""
+    if case.reference_answer is None:
+        return None
+    if case.error or case.correctness_outcome != "ok" or case.correctness is None:
+        return 0.0
+    return case.correctness
+
+
 def summarize(cases: list[CaseResult]) -> RunSummary:
     recalls = [c.recall_at_k for c in cases if c.recall_at_k is not None]
     ranks = [c.reciprocal_rank for c in cases if c.reciprocal_rank is not None]
@@ -126,14 +154,21 @@ def summarize(cases: list[CaseResult]) -> RunSummary:
     unanswerable = [c for c in cases if not c.answerable]
     latencies = [c.latency_ms for c in cases if c.error is None]
     costs = [c.cost_usd for c in cases]
+    correct = _present(map(correctness_value, cases))
     return RunSummary(
         cases=len(cases),
         errors=sum(1 for c in cases if c.error),
         unparseable=sum(
-            1 for c in cases if "unparseable" in (c.hallucination_outcome, c.relevance_outcome)
+            1
+            for c in cases
+            if "unparseable"
+            in (c.hallucination_outcome, c.relevance_outcome, c.correctness_outcome)
         ),
         hallucination_rate=fmean(hallucination_value(c) for c in cases) if cases else 0.0,
         mean_relevance=fmean(relevance_value(c) for c in cases) if cases else 0.0,
+        mean_correctness=fmean(correct)
+        if (correct := _present(map(correctness_value, cases)))
+        else None,
         recall_at_k=fmean(recalls) if recalls else None,
         mrr=fmean(ranks) if ranks else None,
         answered_rate=fmean(1.0 if c.answered else 0.0 for c in answerable) if answerable else 0.0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -17,13 +17,20 @@ from typing import Any
 from ragwright.costs.pricing import PriceTable
 from ragwright.errors import ProviderError
 from ragwright.evals.golden import GoldenCase, GoldenSet
-from ragwright.evals.judges.base import Judge
+from ragwright.evals.judges.base import CorrectnessVerdict, Judge
 from ragwright.evals.metrics import recall_at_k as recall
 from ragwright.evals.metrics import reciprocal_rank
 from ragwright.evals.results import CaseResult, EvalRun, summarize
+from ragwright.providers.limits import request_slots
 from ragwright.rag.chain import RagChain
 
-__all__ = ["run_eval", "run_eval_blocking"]
+__all__ = ["run_eval", "run_eval_blocking", "run_evals", "run_evals_blocking"]
+
+
+async def _correctness(judge: Judge, case: GoldenCase, answer: str) -> CorrectnessVerdict | None:
+    if case.reference_answer is None:
+        return None
+    return await judge.correctness(case.question, answer, case.reference_answer)
 
 
 async def _run_case(  # noqa: PLR0917 - private, one caller
@@ -35,9 +42,10 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         "tags": case.tags,
         "answerable": case.answerable,
         "expected_sources": case.expected_sources,
+        "reference_answer": case.reference_answer,
     }
     try:
-        answer = await chain.ainvoke(
+        answer = await chain.aanswer(
             {"question": case.question, "prompt": prompt, "tags": {"eval_run": run_id}}
         )
     except ProviderError as exc:
@@ -46,12 +54,14 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
             error=f"{type(exc).__name__}: {exc}",
             hallucination_outcome="error",
             relevance_outcome="error",
+            correctness_outcome="error" if case.reference_answer is not None else None,
         )
     retrieved = [c.source for c in answer.contexts]
     contexts = [c.text for c in answer.contexts]
-    hallucination, relevance = await asyncio.gather(
+    hallucination, relevance, correctness = await asyncio.gather(
         judge.hallucination(case.question, answer.answer, contexts),
         judge.relevance(case.question, answer.answer),
+        _correctness(judge, case, answer.answer),
     )
     provider, _, model = answer.model.partition("/")
     return CaseResult(
@@ -70,12 +80,20 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         relevance=relevance.score,
         relevance_reason=relevance.reason,
         relevance_outcome=relevance.outcome,
+        correctness=correctness.score if correctness else None,
+        correctness_reason=correctness.reason if correctness else "",
+        correctness_outcome=correctness.outcome if correctness else None,
         latency_ms=round(answer.latency_ms, 2),
         prompt_tokens=answer.usage.prompt_tokens,
         completion_tokens=answer.usage.completion_tokens,
         tokens_estimated=answer.usage.estimated,
         cost_usd=prices.cost(provider, model, answer.usage),
     )
+
+
+def _prefetch(chain: RagChain, questions: list[str], batch: int = 64) -> None:
+    for start in range(0, len(questions), batch):
+        chain.retriever.prefetch(questions[start : start + batch])
 
 
 async def run_eval(
@@ -89,38 +107,136 @@ async def run_eval(
     progress: Callable[[int], None] | None = None,
 ) -> EvalRun:
     """Evaluate ``prompt`` (a reference such as ``rag_answer@v2``) on every case."""
+    runs = await run_evals(
+        chain,
+        golden,
+        judge,
+        prompts=[prompt],
+        concurrency=concurrency,
+        prices=prices,
+        progress=None if progress is None else (lambda _index, n: progress(n)),
+    )
+    return runs[0]
+
+
+async def run_evals(
+    chain: RagChain,
+    golden: GoldenSet,
+    judge: Judge,
+    *,
+    prompts: Sequence[str],
+    concurrency: int = 8,
+    prices: PriceTable | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[EvalRun]:
+    """Evaluate several prompt versions on the same cases, interleaved; one run each.
+
+    Each case runs every prompt back to back, in an order that rotates from case to
+    case. Versions the gate compares then meet the same conditions: warm caches
+    (the local answerer's sentence vectors, the call cache), machine load and
+    endpoint load favour each version on as many cases as the other, instead of
+    always favouring the one that happens to run second.
+
+    ``concurrency`` is the most model requests in flight to remote endpoints
+    (:mod:`ragwright.providers.limits`), answer and judge calls together. Twice as
+    many cases are open at once, so retrieval and rendering for the next cases
+    overlap the requests and the slots never wait on local work. ``progress`` is
+    called with the prompt's index and the number of cases just finished.
+    """
     prices = prices or PriceTable()
-    resolved = chain.store.get(prompt)
-    run_id = uuid.uuid4().hex[:12]  # tags every model call of this run in the cost store
-    limit = asyncio.Semaphore(concurrency)
+    resolved = [chain.store.get(prompt) for prompt in prompts]
+    run_ids = [uuid.uuid4().hex[:12] for _ in resolved]  # tag each run's model calls
+    open_cases = asyncio.Semaphore(2 * concurrency)
     started = datetime.now(UTC)
 
-    async def bounded(case: GoldenCase) -> CaseResult:
-        async with limit:
-            result = await _run_case(case, chain, judge, resolved.ref, prices, run_id)
-        if progress is not None:
-            progress(1)
-        return result
+    async def bounded(position: int, case: GoldenCase) -> list[CaseResult]:
+        results: list[CaseResult | None] = [None] * len(resolved)
+        async with open_cases:
+            for step in range(len(resolved)):
+                index = (position + step) % len(resolved)
+                results[index] = await _run_case(
+                    case, chain, judge, resolved[index].ref, prices, run_ids[index]
+                )
+                if progress is not None:
+                    progress(index, 1)
+        return [r for r in results if r is not None]
 
-    cases = await asyncio.gather(*(bounded(case) for case in golden.cases))
-    return EvalRun(
-        run_id=run_id,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        prompt=resolved.ref,
-        prompt_hash=resolved.hash,
-        golden_set=golden.name,
-        golden_set_hash=golden.hash,
-        chat_model=chain.model.name,
-        chat_model_local=chain.model.is_local,
-        judge=judge.name,
-        judge_local=judge.is_local,
-        judge_prompts=judge.prompt_refs,
-        index_version=chain.retriever.version.version,
-        top_k=chain.top_k,
-        cases=list(cases),
-        summary=summarize(list(cases)),
-    )
+    # All questions are known: embed them in batches instead of one per case. The
+    # first cases' batch is ready before they start; the rest is embedded behind them.
+    questions = [case.question for case in golden.cases]
+    head = 2 * concurrency
+    await asyncio.to_thread(chain.retriever.prefetch, questions[:head])
+    behind = asyncio.create_task(asyncio.to_thread(_prefetch, chain, questions[head:]))
+    with request_slots(concurrency):
+        per_case = await asyncio.gather(
+            *(bounded(position, case) for position, case in enumerate(golden.cases))
+        )
+    await behind
+    finished = datetime.now(UTC)
+    runs = []
+    for index, version in enumerate(resolved):
+        cases = [results[index] for results in per_case]
+        runs.append(
+            EvalRun(
+                run_id=run_ids[index],
+                started_at=started,
+                finished_at=finished,
+                prompt=version.ref,
+                prompt_hash=version.hash,
+                golden_set=golden.name,
+                golden_set_hash=golden.hash,
+                chat_model=chain.model.name,
+                chat_model_local=chain.model.is_local,
+                judge=judge.name,
+                judge_local=judge.is_local,
+                judge_prompts=judge.prompt_refs,
+                index_version=chain.retriever.version.version,
+                top_k=chain.top_k,
+                cases=cases,
+                summary=summarize(cases),
+            )
+        )
+    return runs
+
+
+def run_evals_blocking(
+    chain: RagChain,
+    golden: GoldenSet,
+    judge: Judge,
+    *,
+    prompts: Sequence[str],
+    concurrency: int = 8,
+    prices: PriceTable | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[EvalRun]:
+    """Run :func:`run_evals` on a fresh event loop whose thread pool matches ``concurrency``.
+
+    The chain's blocking steps (retrieval, local models) run in the loop's default
+    executor, which asyncio sizes to the CPU count; with many cases waiting on a
+    slow endpoint that pool, not the endpoint, became the limit.
+    """
+
+    async def main() -> list[EvalRun]:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=max(4, 2 * concurrency), thread_name_prefix="ragwright-eval"
+            )
+        )
+        try:
+            return await run_evals(
+                chain,
+                golden,
+                judge,
+                prompts=prompts,
+                concurrency=concurrency,
+                prices=prices,
+                progress=progress,
+            )
+        finally:  # this loop ends here: close its connections while it still runs
+            await chain.model.aclose()
+            await judge.aclose()
+
+    return asyncio.run(main())
 
 
 def run_eval_blocking(
@@ -133,27 +249,14 @@ def run_eval_blocking(
     prices: PriceTable | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvalRun:
-    """Run :func:`run_eval` on a fresh event loop whose thread pool matches ``concurrency``.
-
-    The chain's blocking steps (retrieval, rendering, local models) run in the loop's
-    default executor, which asyncio sizes to the CPU count; with many cases waiting on
-    a slow endpoint that pool, not the endpoint, became the limit.
-    """
-
-    async def main() -> EvalRun:
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(
-                max_workers=max(4, 2 * concurrency), thread_name_prefix="ragwright-eval"
-            )
-        )
-        return await run_eval(
-            chain,
-            golden,
-            judge,
-            prompt=prompt,
-            concurrency=concurrency,
-            prices=prices,
-            progress=progress,
-        )
-
-    return asyncio.run(main())
+    """One prompt's run on a fresh event loop (see :func:`run_evals_blocking`)."""
+    runs = run_evals_blocking(
+        chain,
+        golden,
+        judge,
+        prompts=[prompt],
+        concurrency=concurrency,
+        prices=prices,
+        progress=None if progress is None else (lambda _index, n: progress(n)),
+    )
+    return runs[0]

@@ -82,6 +82,7 @@ def log_run(
             "unparseable": float(summary.unparseable),
         }
         optional = {
+            "mean_correctness": summary.mean_correctness,
             "recall_at_k": summary.recall_at_k,
             "mrr": summary.mrr,
             "abstention_rate": summary.abstention_rate,

@@ -117,10 +117,16 @@ def _read_version(path: Path, mtime_ns: int, size: int) -> VersionFile:
     return VersionFile(path=path, meta=meta, body=body, body_line=body_line, hash=content_hash(raw))
 
 
-def read_manifest(path: Path) -> Manifest:
-    """Parse ``prompt.yaml`` (cached like version files); callers get their own copy to change."""
+def read_manifest(path: Path, *, copy: bool = True) -> Manifest:
+    """Parse ``prompt.yaml`` (cached like version files).
+
+    Callers that change the manifest get their own deep copy; read-only callers on
+    the render path pass ``copy=False`` and share the cached object, because a deep
+    copy per rendered prompt cost more than the rendering itself.
+    """
     missing = f"missing {MANIFEST}: every prompt folder needs one"
-    return _read_manifest(*_stat_key(path, missing)).model_copy(deep=True)
+    manifest = _read_manifest(*_stat_key(path, missing))
+    return manifest.model_copy(deep=True) if copy else manifest
 
 
 @functools.lru_cache(maxsize=256)

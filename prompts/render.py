@@ -102,6 +102,17 @@ class Renderer:
         )
         self._compiled: dict[tuple[str, str], jinja2.Template] = {}  # by path and content hash
 
+    @classmethod
+    @functools.lru_cache(maxsize=16)
+    def for_root(cls, root: Path) -> Renderer:
+        """One renderer per prompts tree and process, so compiled templates outlive a store.
+
+        Every eval run and chain opens a store; compiling and security-checking the
+        same templates again cost more than a cached run's rendering. Templates are
+        keyed by content hash, and Jinja re-checks included files, so sharing is safe.
+        """
+        return cls(root.resolve())
+
     def compile(self, version: VersionFile) -> jinja2.Template:
         key = (str(version.path), version.hash)
         if (cached := self._compiled.get(key)) is not None:

@@ -54,7 +54,7 @@ class PromptStore:
         if not root.is_dir():
             raise PromptError(f"prompt store {root} does not exist (set RAGWRIGHT_PROMPTS_DIR)")
         self.root = root.resolve()
-        self.renderer = Renderer(self.root)
+        self.renderer = Renderer.for_root(self.root)
 
     def names(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob(f"*/{MANIFEST}"))
@@ -80,13 +80,13 @@ class PromptStore:
         """Turn a reference into (name, version id), following aliases."""
         ref = PromptRef.parse(ref) if isinstance(ref, str) else ref
         if ref.version is not None:
-            if ref.version not in self.version_ids(ref.name):
+            if not (self.folder(ref.name) / f"{ref.version}.jinja2").is_file():
                 raise PromptError(
                     f"prompt '{ref.name}' has no version {ref.version}"
                     f" (versions: {', '.join(self.version_ids(ref.name))})"
                 )
             return ref.name, ref.version
-        manifest = self.manifest(ref.name)
+        manifest = read_manifest(self.folder(ref.name) / MANIFEST, copy=False)
         assert ref.alias is not None
         if ref.alias not in manifest.aliases:
             raise PromptError(
@@ -97,8 +97,9 @@ class PromptStore:
 
     def get(self, ref: PromptRef | str) -> PromptVersion:
         name, version = self.resolve(ref)
-        file = read_version(self.folder(name) / f"{version}.jinja2")
-        published = version in self.manifest(name).versions
+        folder = self.root / name  # resolve() checked that it is a prompt folder
+        file = read_version(folder / f"{version}.jinja2")
+        published = version in read_manifest(folder / MANIFEST, copy=False).versions
         return PromptVersion(name=name, version=version, file=file, published=published)
 
     def render(self, ref: PromptRef | str, inputs: Mapping[str, Any]) -> RenderedPrompt:

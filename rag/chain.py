@@ -7,6 +7,7 @@ are themselves an LCEL pipeline of ``RunnableLambda``s.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -55,6 +56,7 @@ class RagAnswer(BaseModel):
     usage: Usage
     latency_ms: float
     index_version: str
+    cached: bool = False
 
 
 def _citations(answer: str, contexts: list[RetrievedChunk]) -> list[str]:
@@ -66,6 +68,18 @@ def _citations(answer: str, contexts: list[RetrievedChunk]) -> list[str]:
             if source in known and source not in cited:
                 cited.append(source)
     return cited
+
+
+def _latency_ms(started: float, response: ChatResponse) -> float:
+    """End-to-end time; an answer replayed from the call cache counts its original call.
+
+    Otherwise a gate comparing a cached baseline with a fresh candidate would see
+    the candidate's model latency as a regression.
+    """
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.cached and response.replayed_latency_ms is not None:
+        return elapsed - response.latency_ms + response.replayed_latency_ms
+    return elapsed
 
 
 def is_refusal(answer: str) -> bool:
@@ -136,6 +150,21 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     ) -> RagAnswer:
         return await self._pipeline.ainvoke(self._prepare(input), config)
 
+    async def aanswer(self, input: dict[str, Any]) -> RagAnswer:
+        """The same steps as :meth:`ainvoke`, called directly instead of through LCEL.
+
+        Bulk evaluation calls this: with cached model calls, LangChain's per-step
+        config and callback handling cost more than the steps themselves. Nothing
+        observes the steps here, so use :meth:`ainvoke` when callbacks or tracing
+        should see them. Retrieval runs in a worker thread (the encoder and Chroma
+        block); rendering is fast enough for the event loop.
+        """
+        state = self._prepare(input)
+        state["contexts"] = await asyncio.to_thread(self._retrieve, state)
+        state["rendered"] = self._render(state)
+        state["response"] = await self._agenerate(state)
+        return self._finish(state)
+
     # steps -------------------------------------------------------------------
     def _prepare(self, input: dict[str, Any]) -> dict[str, Any]:
         if isinstance(input, str):
@@ -203,6 +232,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             prompt_hash=rendered.hash,
             model=self.model.name,
             usage=response.usage,
-            latency_ms=(time.perf_counter() - state["_started"]) * 1000,
+            latency_ms=_latency_ms(state["_started"], response),
             index_version=self.retriever.version.version,
+            cached=response.cached,
         )

@@ -18,13 +18,18 @@ from ragwright.rag.vectorstore import open_collection
 from ragwright.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import bm25s
+    import numpy as np
+    import numpy.typing as npt
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
 __all__ = ["RRF_K", "RetrievedChunk", "Retriever"]
 
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
+PREFETCH_LIMIT = 20_000  # prefetched query vectors kept (~30 MB at 384 dimensions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,23 @@ class Retriever:
         self.embedder = embedder
         self.collection: Collection = open_collection(client, version.collection)
         self._bm25: tuple[bm25s.BM25, list[str]] | None = None
+        self._prefetched: dict[str, npt.NDArray[np.float32]] = {}
+
+    def prefetch(self, queries: Sequence[str]) -> None:
+        """Embed queries that are about to be asked, in one batch.
+
+        An eval run knows all its questions up front; encoding them in batches is
+        several times cheaper than one at a time, and keeps concurrent cases from
+        contending for the CPU while their model calls wait. At most
+        ``PREFETCH_LIMIT`` vectors are kept, the oldest dropped first.
+        """
+        unique = [q for q in dict.fromkeys(queries) if q and q not in self._prefetched]
+        if not unique:
+            return
+        vectors = self.embedder.encode(unique)
+        self._prefetched.update((q, vectors[i]) for i, q in enumerate(unique))
+        for stale in list(self._prefetched)[: max(0, len(self._prefetched) - PREFETCH_LIMIT)]:
+            self._prefetched.pop(stale, None)
 
     def retrieve(
         self,
@@ -87,7 +109,8 @@ class Retriever:
         return [_with_score(by_id[cid], fused[cid]) for cid in ordered]
 
     def _dense(self, query: str, k: int, where: dict[str, Any] | None) -> list[RetrievedChunk]:
-        vector = self.embedder.encode([query])
+        known = self._prefetched.get(query)
+        vector = known[None, :] if known is not None else self.embedder.encode([query])
         result = self.collection.query(
             query_embeddings=vector,
             n_results=k,

@@ -48,6 +48,9 @@ class GateSettings(BaseModel):
     hallucination_margin: float = Field(0.05, ge=0, le=1)
     relevance_margin: float = Field(0.25, ge=0)
     recall_margin: float = Field(0.05, ge=0, le=1)
+    correctness_margin: float = Field(
+        0.05, ge=0, le=1, description="Allowed drop of mean agreement with reference answers (0-1)."
+    )
     cost_margin: float = Field(
         0.10, ge=0, description="Allowed rise of mean cost per case, relative to the baseline."
     )
@@ -135,7 +138,12 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         None, description="Unset = sqlite:///<home>/mlflow.db (local file, offline)."
     )
-    eval_concurrency: int = Field(8, ge=1, le=256)
+    eval_concurrency: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Most model requests an eval keeps in flight to a remote endpoint at once.",
+    )
     eval_cache: bool = Field(
         True, description="Answer repeated identical model calls of evals from the call cache."
     )

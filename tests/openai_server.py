@@ -110,6 +110,10 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real API server
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body
+    # waits for the client's delayed ACK (up to 40 ms on Linux) - real servers set
+    # TCP_NODELAY, and so does this one, or every benchmarked call pays that wait.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:

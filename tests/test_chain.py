@@ -70,6 +70,41 @@ def test_async_batch_and_composition(indexed: Settings) -> None:
     assert "sun" in just_text.invoke({"question": "How much sun do tomatoes need?"})
 
 
+def test_direct_path_matches_the_lcel_pipeline(indexed: Settings) -> None:
+    """``aanswer`` (bulk evaluation) and ``ainvoke`` run the same steps."""
+    chain = RagChain.from_settings(indexed)
+    question = {"question": "How do I roll back a prompt?", "prompt": "rag_answer@v2"}
+    piped = asyncio.run(chain.ainvoke(question))
+    direct = asyncio.run(chain.aanswer(question))
+    same = {"latency_ms"}
+    assert direct.model_dump(exclude=same) == piped.model_dump(exclude=same)
+    with pytest.raises(UserError, match="question"):
+        asyncio.run(chain.aanswer({"question": "  "}))
+
+
+def test_prefetched_queries_retrieve_what_single_queries_do(indexed: Settings) -> None:
+    chain = RagChain.from_settings(indexed)
+    questions = ["How do I roll back a prompt?", "How much sun do tomatoes need?"]
+    single = [chain.retriever.retrieve(q) for q in questions]
+    encoded: list[int] = []
+    encode = chain.retriever.embedder.encode
+
+    def counting(texts):  # type: ignore[no-untyped-def]
+        encoded.append(len(texts))
+        return encode(texts)
+
+    chain.retriever.embedder.encode = counting  # type: ignore[method-assign]
+    chain.retriever.prefetch([*questions, questions[0]])
+    assert encoded == [2]  # one batch, duplicates once
+    batched = [chain.retriever.retrieve(q) for q in questions]
+    assert encoded == [2]  # answered from the prefetched vectors
+    assert [[h.chunk_id for h in r] for r in batched] == [[h.chunk_id for h in r] for r in single]
+    for mine, theirs in zip(batched, single, strict=True):
+        assert [h.score for h in mine] == pytest.approx([h.score for h in theirs], abs=1e-5)
+    chain.retriever.retrieve("a question nobody prefetched")
+    assert encoded == [2, 1]
+
+
 def test_prompt_version_reaches_the_model(indexed: Settings) -> None:
     seen: list[ChatRequest] = []
 

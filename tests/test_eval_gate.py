@@ -185,6 +185,82 @@ def test_hallucinating_model_is_caught(settings: Settings, tmp_path: Path) -> No
     assert not next(r for r in gate.rules if r.rule.startswith("hallucination:")).passed
 
 
+REFERENCES = {
+    "c1": "Use ragwright prompts rollback.",
+    "c2": "Set RAGWRIGHT_CHROMA_URL to use a Chroma server.",
+    "c3": "A null cost and a warning, never a silent zero.",
+    "c4": "Six hours of sun a day.",
+    "c5": "In prompt.yaml, with the user and the time.",
+}
+
+
+def test_answer_correctness_against_references(settings: Settings, tmp_path: Path) -> None:
+    """Fluent, grounded, on-topic, and wrong: only the reference answers catch it."""
+    cases = [{**c, "reference_answer": REFERENCES.get(str(c["id"]))} for c in CASES]
+    golden = write_golden(tmp_path / "set.jsonl", [c for c in cases if c["reference_answer"]])
+
+    def off_by_one(request: ChatRequest) -> str:
+        # quotes a real sentence of the documents, the one next to the right one
+        prompt = request.messages[-1].content
+        if "tomatoes" in prompt.split("<question>")[1].lower():
+            return "Basil grows well next to tomatoes and keeps some pests away. [gardening.txt]"
+        return "Without it, Chroma runs embedded under the .ragwright folder. [chroma.md]"
+
+    baseline = evaluate(settings, "rag_answer@v1", golden)
+    assert all(c.correctness_outcome == "ok" for c in baseline.cases)
+    assert baseline.summary.mean_correctness is not None
+    assert baseline.summary.mean_correctness >= 0.6
+    sun = next(c for c in baseline.cases if c.case_id == "c4")
+    assert sun.correctness == 1.0  # "six hours of sun a day" is in the extractive answer
+    wrong = evaluate(
+        settings,
+        "rag_answer@v1",
+        golden,
+        RagChain.from_settings(settings, chat_model=FunctionChatModel(off_by_one)),
+    )
+    assert wrong.summary.mean_correctness is not None
+    assert wrong.summary.mean_correctness < baseline.summary.mean_correctness - 0.3
+    gate = evaluate_gate(baseline, wrong, settings.gate)
+    rule = next(r for r in gate.rules if r.rule.startswith("answer correctness"))
+    assert not rule.passed
+    assert "correctness" in {r.metric for r in gate.regressions}
+    # no reference answers: no correctness, no rule
+    plain = evaluate(settings, "rag_answer@v1", write_golden(tmp_path / "plain.jsonl", CASES[1:]))
+    assert plain.summary.mean_correctness is None
+    assert all(c.correctness is None and c.correctness_outcome is None for c in plain.cases)
+    assert not any(
+        r.rule.startswith("answer correctness")
+        for r in evaluate_gate(plain, plain, settings.gate).rules
+    )
+
+
+def test_compared_versions_run_interleaved(settings: Settings, tmp_path: Path) -> None:
+    """Each case runs both versions back to back, the first one alternating."""
+    from ragwright.evals.runner import run_evals_blocking
+
+    golden = load_golden_set(write_golden(tmp_path / "set.jsonl"))
+    model = FunctionChatModel(lambda request: "I cannot answer from the provided documents.")
+    chain = RagChain.from_settings(settings, chat_model=model)
+    finished: list[tuple[int, int]] = []
+    runs = run_evals_blocking(
+        chain,
+        golden,
+        LocalJudge(embedder_from_settings(settings)),
+        prompts=["rag_answer@v1", "rag_answer@v4"],
+        concurrency=1,  # two cases open at once
+        progress=lambda index, n: finished.append((index, n)),
+    )
+    assert [r.prompt for r in runs] == ["rag_answer@v1", "rag_answer@v4"]
+    assert runs[0].run_id != runs[1].run_id
+    assert [c.case_id for c in runs[0].cases] == [c.case_id for c in runs[1].cases]
+    first_of: dict[str, str | None] = {}  # question -> the version that answered it first
+    for call in model.calls:
+        question = call.messages[-1].content.split("<question>")[1]
+        first_of.setdefault(question, call.prompt)
+    assert sorted(first_of.values()).count("rag_answer@v1") == len(golden.cases) // 2
+    assert sorted(finished) == [(0, 1)] * len(golden.cases) + [(1, 1)] * len(golden.cases)
+
+
 def test_provider_failure_becomes_an_error_case(settings: Settings, tmp_path: Path) -> None:
     from ragwright.errors import ProviderTimeoutError
 

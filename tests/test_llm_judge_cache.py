@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.llm import LLMJudge
 from ragwright.evals.judges.registry import judge_from_settings
-from ragwright.evals.runner import run_eval
+from ragwright.evals.runner import run_eval, run_eval_blocking
 from ragwright.flows.ingest import ingest
 from ragwright.prompts.store import PromptStore
 from ragwright.providers.guard import override_allow_model_requests
@@ -30,6 +31,8 @@ def scripted(body: dict[str, Any]) -> str:
     system = body["messages"][0]["content"]
     if "fact checker" in system:
         return json.dumps(GROUNDED)
+    if "REFERENCE answer" in system:
+        return json.dumps({"verdict": "correct", "reason": "same facts"})
     if "grade whether an ANSWER" in system:
         return json.dumps({"score": 4, "reason": "addresses it"})
     return "The rollback command moves production back. [rollback.md]"
@@ -78,6 +81,27 @@ def test_one_repair_then_unparseable(openai_server: OpenAIServer) -> None:
     with override_allow_model_requests(True):
         repaired = asyncio.run(judge(openai_server).relevance("q", "a"))
     assert (repaired.outcome, repaired.score) == ("ok", 5)
+
+
+def test_correctness_judge_uses_its_versioned_prompt(openai_server: OpenAIServer) -> None:
+    openai_server.enqueue(
+        Completion('{"verdict": "partially_correct", "reason": "misses the alias"}'),
+        Completion('{"verdict": "maybe"}'),
+        Completion("still not json"),
+    )
+    llm = judge(openai_server)
+    assert llm.prompt_refs[2].startswith("judge_correctness@v1 sha256:")
+    with override_allow_model_requests(True):
+        verdict = asyncio.run(
+            llm.correctness("Which command?", "Use rollback.", "ragwright prompts rollback NAME")
+        )
+        broken = asyncio.run(llm.correctness("q", "a", "r"))
+    assert (verdict.outcome, verdict.score, verdict.reason) == ("ok", 0.5, "misses the alias")
+    body = openai_server.requests[0].body
+    assert body is not None
+    assert "REFERENCE: ragwright prompts rollback NAME" in body["messages"][-1]["content"]
+    assert (broken.outcome, broken.score) == ("unparseable", None)  # one repair, then given up
+    assert len(openai_server.requests) == 3
 
 
 def test_judge_timeout_is_an_error_outcome(openai_server: OpenAIServer) -> None:
@@ -171,3 +195,90 @@ def test_cache_hits_are_recorded_as_free_calls(endpoint_settings: Settings, tmp_
     assert len(rows) == 4
     assert sorted(r.cost_usd for r in rows)[:2] == [0.0, 0.0]  # the two cached answers
     assert all((r.cost_usd or 0) > 0 for r in sorted(rows, key=lambda r: r.ts)[:2])
+
+
+def test_gate_style_runs_share_chain_and_judge_across_loops(
+    endpoint_settings: Settings, openai_server: OpenAIServer, tmp_path: Path
+) -> None:
+    """Baseline then candidate, each on its own loop, with one chain and one judge."""
+    golden = load_golden_set(write_golden(tmp_path / "set.jsonl"))
+    chain = RagChain.from_settings(endpoint_settings, cached=False)
+    llm_judge = judge_from_settings(endpoint_settings)
+    with override_allow_model_requests(True):
+        runs = [
+            run_eval_blocking(chain, golden, llm_judge, prompt=prompt, concurrency=2)
+            for prompt in ("rag_answer@v1", "rag_answer@v2")
+        ]
+    assert [r.summary.errors for r in runs] == [0, 0]
+    assert all(c.relevance == 4 for r in runs for c in r.cases)
+    # an answer call per case and run; the candidate's answers are the same text, so
+    # their judgements come from the call cache: judge calls for the first run only
+    assert len(openai_server.requests) == 2 * len(golden.cases) + 2 * len(golden.cases)
+
+
+def test_eval_concurrency_bounds_requests_not_cases(
+    endpoint_settings: Settings, openai_server: OpenAIServer, tmp_path: Path
+) -> None:
+    """Each case makes an answer call and then two judge calls at once (six with samples).
+
+    ``concurrency`` promises the endpoint that many requests in flight at most.
+    """
+    openai_server.delay_s = 0.05
+    golden = load_golden_set(write_golden(tmp_path / "set.jsonl"))
+    chain = RagChain.from_settings(endpoint_settings, cached=False)
+    model = OpenAICompatibleChatModel(
+        "gpt-4o-mini", base_url=openai_server.base_url, timeout_s=5, max_retries=0
+    )
+    three_samples = LLMJudge(model, PromptStore(REPO / "prompts"), samples=3)
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    handle = openai_server._handle
+
+    def counting(handler: Any, method: str) -> None:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            handle(handler, method)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    openai_server._handle = counting  # type: ignore[method-assign]
+    with override_allow_model_requests(True):
+        run = run_eval_blocking(
+            chain, golden, three_samples, prompt="rag_answer:production", concurrency=2
+        )
+    assert run.summary.errors == 0
+    assert len(openai_server.requests) == len(golden.cases) * (1 + 2 * 3)
+    assert most == 2
+
+
+def test_cached_baseline_and_fresh_candidate_compare_latency_fairly(
+    endpoint_settings: Settings, openai_server: OpenAIServer, tmp_path: Path
+) -> None:
+    """In CI the production run is usually replayed from the cache, the candidate is not."""
+    from ragwright.evals.gate import evaluate_gate
+    from ragwright.settings import GateSettings
+
+    openai_server.delay_s = 0.15
+    golden = load_golden_set(write_golden(tmp_path / "set.jsonl"))
+
+    def run(prompt: str) -> Any:
+        chain = RagChain.from_settings(endpoint_settings, cached=True)
+        return run_eval_blocking(
+            chain, golden, judge_from_settings(endpoint_settings), prompt=prompt, concurrency=2
+        )
+
+    with override_allow_model_requests(True):
+        run("rag_answer@v1")
+        before = len(openai_server.requests)
+        baseline = run("rag_answer@v1")  # every call replayed from the cache
+        assert len(openai_server.requests) == before
+        candidate = run("rag_answer@v2")  # fresh answers
+    assert all(c.latency_ms >= 150 for c in baseline.cases)  # the original call's time
+    assert all(c.latency_ms >= 150 for c in candidate.cases)
+    decision = evaluate_gate(baseline, candidate, GateSettings(latency_slack_ms=100))
+    latency = next(r for r in decision.rules if r.rule.startswith("p95 latency"))
+    assert latency.passed, latency.explanation

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -447,3 +449,71 @@ def test_server_constant_delay_and_context_manager() -> None:
         assert response.usage.estimated is False  # the server's default usage block
     with pytest.raises(RuntimeError):
         _ = server.base_url  # stopped
+
+
+def test_one_model_serves_successive_event_loops(openai_server: OpenAIServer) -> None:
+    """The gate runs baseline and candidate on two loops with the same chain and judge.
+
+    An async HTTP client belongs to the loop it first ran on; reused on a new loop
+    its pooled connections point at a closed one.
+    """
+    model = _model(openai_server)
+
+    async def ask_then_close(question: str) -> str:
+        try:
+            return (await model.agenerate(_request(question))).text
+        finally:
+            await model.aclose()
+
+    async def ask(question: str) -> str:
+        return (await model.agenerate(_request(question))).text
+
+    with override_allow_model_requests(True):
+        assert asyncio.run(ask("first loop")) == "first loop"
+        assert asyncio.run(ask("second loop")) == "second loop"  # no close in between
+        assert asyncio.run(ask_then_close("third loop")) == "third loop"
+        assert asyncio.run(ask("after close")) == "after close"
+    assert len(openai_server.requests) == 4
+
+
+def test_request_slots_bound_requests_in_flight(openai_server: OpenAIServer) -> None:
+    from ragwright.providers.limits import request_slots
+
+    openai_server.delay_s = 0.1
+    model = _model(openai_server)
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+    handle = openai_server._handle
+
+    def counting(handler: Any, method: str) -> None:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            handle(handler, method)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    openai_server._handle = counting  # type: ignore[method-assign]
+
+    async def many() -> list[str]:
+        with request_slots(3):
+            return [
+                r.text
+                for r in await asyncio.gather(
+                    *(model.agenerate(_request(f"q{i}")) for i in range(12))
+                )
+            ]
+
+    with override_allow_model_requests(True):
+        started = time.monotonic()
+        texts = asyncio.run(many())
+        elapsed = time.monotonic() - started
+    assert texts == [f"q{i}" for i in range(12)]
+    assert most == 3  # never more than the slots, and the slots were used
+    assert elapsed >= 4 * 0.1  # 12 requests through 3 slots: at least 4 rounds
+    with pytest.raises(ValueError, match="at least 1"), request_slots(0):
+        pass

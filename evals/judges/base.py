@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["HallucinationVerdict", "Judge", "Outcome", "RelevanceVerdict"]
+__all__ = [
+    "CorrectnessVerdict",
+    "HallucinationVerdict",
+    "Judge",
+    "Outcome",
+    "RelevanceVerdict",
+    "reference_recall",
+]
 
 Outcome = Literal["ok", "unparseable", "error"]
 
@@ -33,6 +40,30 @@ class RelevanceVerdict:
     outcome: Outcome = "ok"
 
 
+@dataclass(frozen=True, slots=True)
+class CorrectnessVerdict:
+    """Agreement with the golden set's reference answer: 0 = none, 1 = full."""
+
+    score: float | None  # None unless outcome == "ok"
+    reason: str = ""
+    outcome: Outcome = "ok"
+    method: str = "reference recall"
+
+
+def reference_recall(answer: str, reference: str) -> float:
+    """Share of the reference's content words (stemmed, no stop words) found in the answer.
+
+    The offline correctness measure: recall rather than F1, because a good answer
+    may say more than a terse reference, and a refusal shares nothing with it.
+    """
+    from ragwright.text import content_words
+
+    wanted = content_words(reference)
+    if not wanted:
+        return 1.0
+    return len(wanted & content_words(answer)) / len(wanted)
+
+
 class Judge(ABC):
     """Scores one answer; implementations must be safe to call concurrently."""
 
@@ -51,3 +82,16 @@ class Judge(ABC):
 
     @abstractmethod
     async def relevance(self, question: str, answer: str) -> RelevanceVerdict: ...
+
+    async def correctness(self, question: str, answer: str, reference: str) -> CorrectnessVerdict:
+        """Agreement with the reference answer; by default lexical (``reference_recall``).
+
+        Lexical recall needs no model and is deterministic, which suits the local
+        judge; an LLM judge overrides this with a versioned judge prompt.
+        """
+        score = round(reference_recall(answer, reference), 4)
+        return CorrectnessVerdict(score, f"{score:.0%} of the reference's content words")
+
+    async def aclose(self) -> None:
+        """Release connections bound to the running event loop (see ``ChatModel.aclose``)."""
+        return None  # local judges hold no connections

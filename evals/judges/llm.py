@@ -1,6 +1,6 @@
 """LLM-as-judge over any chat model, with prompts from the versioned prompt store.
 
-Judge prompts (``judge_hallucination``, ``judge_relevance``) follow the same
+Judge prompts (``judge_hallucination``, ``judge_relevance``, ``judge_correctness``) follow the same
 lifecycle as answer prompts, so a judge change is reviewed and gated too. The
 model must answer JSON; the reply is parsed into a pydantic model. On a reply
 that does not parse, the judge asks once more with the validation error; a
@@ -17,17 +17,28 @@ import json
 import re
 from collections.abc import Sequence
 from statistics import fmean, median
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from ragwright.errors import ProviderError
-from ragwright.evals.judges.base import HallucinationVerdict, Judge, RelevanceVerdict
+from ragwright.evals.judges.base import (
+    CorrectnessVerdict,
+    HallucinationVerdict,
+    Judge,
+    RelevanceVerdict,
+)
 from ragwright.prompts.render import RenderedPrompt
 from ragwright.prompts.store import PromptStore
 from ragwright.providers.base import ChatModel, ChatRequest, Message
 
-__all__ = ["ClaimJudgment", "HallucinationJudgment", "LLMJudge", "RelevanceJudgment"]
+__all__ = [
+    "ClaimJudgment",
+    "CorrectnessJudgment",
+    "HallucinationJudgment",
+    "LLMJudge",
+    "RelevanceJudgment",
+]
 
 M = TypeVar("M", bound=BaseModel)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
@@ -47,6 +58,15 @@ class HallucinationJudgment(BaseModel):
 class RelevanceJudgment(BaseModel):
     score: int = Field(ge=1, le=5)
     reason: str = ""
+
+
+class CorrectnessJudgment(BaseModel):
+    verdict: Literal["correct", "partially_correct", "incorrect"]
+    reason: str = ""
+
+    @property
+    def score(self) -> float:
+        return {"correct": 1.0, "partially_correct": 0.5, "incorrect": 0.0}[self.verdict]
 
 
 def parse_json_reply(text: str, schema: type[M]) -> M:
@@ -74,6 +94,7 @@ class LLMJudge(Judge):
         *,
         hallucination_prompt: str = "judge_hallucination",
         relevance_prompt: str = "judge_relevance",
+        correctness_prompt: str = "judge_correctness",
         samples: int = 1,
     ) -> None:
         self.model = model
@@ -82,14 +103,18 @@ class LLMJudge(Judge):
         self.samples = samples
         self.hallucination_prompt = store.get(hallucination_prompt).ref
         self.relevance_prompt = store.get(relevance_prompt).ref
+        self.correctness_prompt = store.get(correctness_prompt).ref
 
     @property
     def prompt_refs(self) -> list[str]:
         """The exact judge prompt versions (with hashes), for run lineage."""
         return [
             f"{ref} {self.store.get(ref).hash}"
-            for ref in (self.hallucination_prompt, self.relevance_prompt)
+            for ref in (self.hallucination_prompt, self.relevance_prompt, self.correctness_prompt)
         ]
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
 
     async def _ask(self, rendered: RenderedPrompt, schema: type[M], sample: int) -> M | str:
         """The parsed judgment, or the raw reply when it stayed unparseable after one repair."""
@@ -166,3 +191,20 @@ class LLMJudge(Judge):
             raw = next(r for r in results if isinstance(r, str))
             return RelevanceVerdict(None, raw[:300], outcome="unparseable")
         return RelevanceVerdict(round(median(p.score for p in parsed)), parsed[0].reason)
+
+    async def correctness(self, question: str, answer: str, reference: str) -> CorrectnessVerdict:
+        rendered = self.store.render(
+            self.correctness_prompt,
+            {"question": question, "answer": answer, "reference": reference},
+        )
+        try:
+            results = await self._samples(rendered, CorrectnessJudgment)
+        except ProviderError as exc:
+            return CorrectnessVerdict(None, str(exc)[:300], outcome="error", method=self.name)
+        parsed = [r for r in results if isinstance(r, CorrectnessJudgment)]
+        if not parsed:
+            raw = next(r for r in results if isinstance(r, str))
+            return CorrectnessVerdict(None, raw[:300], outcome="unparseable", method=self.name)
+        return CorrectnessVerdict(
+            round(fmean(p.score for p in parsed), 4), parsed[0].reason, method=self.name
+        )

@@ -20,7 +20,7 @@ from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.registry import judge_from_settings
 from ragwright.evals.report import fmt_cost, fmt_opt, write_reports
 from ragwright.evals.results import EvalRun, MonitorStats
-from ragwright.evals.runner import run_eval_blocking
+from ragwright.evals.runner import run_evals_blocking
 from ragwright.rag.chain import RagChain
 from ragwright.settings import Settings
 
@@ -48,7 +48,6 @@ def evaluate_prompts(
     golden = load_golden_set(golden_path)  # validate before any model work
     chain = chain or RagChain.from_settings(settings, cached=settings.eval_cache)
     judge = judge_from_settings(settings)
-    runs: list[EvalRun] = []
     with Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -56,19 +55,17 @@ def evaluate_prompts(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        for prompt in prompts:
-            bar = progress.add_task(f"eval {prompt}", total=len(golden.cases))
-            runs.append(
-                run_eval_blocking(
-                    chain,
-                    golden,
-                    judge,
-                    prompt=prompt,
-                    concurrency=settings.eval_concurrency,
-                    prices=monitor_for(settings).prices,
-                    progress=lambda n, bar=bar: progress.advance(bar, n),  # type: ignore[misc]
-                )
-            )
+        bars = [progress.add_task(f"eval {p}", total=len(golden.cases)) for p in prompts]
+        # interleaved: the gate's two versions run under the same conditions
+        runs = run_evals_blocking(
+            chain,
+            golden,
+            judge,
+            prompts=prompts,
+            concurrency=settings.eval_concurrency,
+            prices=monitor_for(settings).prices,
+            progress=lambda index, n: progress.advance(bars[index], n),
+        )
     _attach_monitor_stats(settings, runs)
     _cite_calibration(settings, runs)
     decision = evaluate_gate(runs[0], runs[-1], settings.gate) if gate and len(runs) > 1 else None
@@ -134,6 +131,7 @@ def print_runs(console: Console, comparison: Comparison) -> None:
     rows: list[tuple[str, list[str]]] = [
         ("hallucination rate", [f"{r.summary.hallucination_rate:.3f}" for r in runs]),
         ("mean relevance (1-5)", [f"{r.summary.mean_relevance:.2f}" for r in runs]),
+        ("answer correctness (0-1)", [fmt_opt(r.summary.mean_correctness, ".3f") for r in runs]),
         (
             f"retrieval recall@{runs[0].top_k}",
             [fmt_opt(r.summary.recall_at_k, ".3f") for r in runs],

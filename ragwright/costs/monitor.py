@@ -178,6 +178,9 @@ class MeteredChatModel(ChatModel):
         self._succeeded(request, response)
         return response
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
         if self.guard is not None:
             self.guard.check(self.name, request.tags)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,11 +32,18 @@ class Price:
         ) / 1_000_000
 
 
+@functools.lru_cache(maxsize=8)
+def _load(path: Path, mtime_ns: int, size: int) -> Any:
+    """The parsed price file, reused until it changes: every eval run builds a table."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 class PriceTable:
     def __init__(
         self, path: Path = PRICING_FILE, overrides: Mapping[str, Mapping[str, float]] | None = None
     ) -> None:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+        data = _load(path, stat.st_mtime_ns, stat.st_size)
         self._prices = {
             name: Price(float(p["input"]), float(p["output"]), str(p.get("source", path)))
             for name, p in data["models"].items()

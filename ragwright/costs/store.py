@@ -75,6 +75,11 @@ def _as_dict(record: CallRecord) -> dict[str, Any]:
     }
 
 
+def _as_row(record: CallRecord) -> tuple[Any, ...]:
+    values = _as_dict(record)
+    return tuple(values[c] for c in COLUMNS)
+
+
 @dataclass(frozen=True, slots=True)
 class GroupStats:
     key: str
@@ -224,7 +229,7 @@ class CostStore(BaseCostStore):
         self.conn.close()
 
     def insert(self, records: Iterable[CallRecord]) -> int:
-        rows = [tuple(_as_dict(r)[c] for c in COLUMNS) for r in records]
+        rows = [_as_row(r) for r in records]
         if rows:
             with transaction(self.conn):
                 self.conn.executemany(

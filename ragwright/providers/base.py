@@ -60,6 +60,9 @@ class ChatResponse:
     latency_ms: float
     cached: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # A cache hit takes no time; this is how long the call that produced it took,
+    # so an eval replayed from the cache reports latencies comparable to a fresh one.
+    replayed_latency_ms: float | None = None
 
 
 class ChatModel(ABC):
@@ -83,6 +86,15 @@ class ChatModel(ABC):
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
         # CPU-bound local models run in a worker thread so the event loop stays free.
         return await asyncio.to_thread(self.generate, request)
+
+    async def aclose(self) -> None:
+        """Release what is bound to the running event loop (HTTP connections).
+
+        Call it before the loop ends (``run_eval_blocking`` does): a connection
+        left for the garbage collector tries to close on a loop that is gone.
+        The model stays usable; a later call opens new connections.
+        """
+        return None  # nothing to release by default
 
 
 class Embedder(ABC):

@@ -53,7 +53,12 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    # the latency of the call that produced each response (NULL for older rows)
+    execute_script(conn, "ALTER TABLE responses ADD COLUMN latency_ms REAL")
+
+
+MIGRATIONS = [_v1, _v2, _v3]
 
 
 def cache_key(model: ChatModel, request: ChatRequest, endpoint: str | None = None) -> str:
@@ -80,22 +85,25 @@ class CallCache:
         self.lock = threading.Lock()
         migrate(self.conn, MIGRATIONS)
 
-    def get(self, key: str) -> tuple[str, Usage] | None:
+    def get(self, key: str) -> tuple[str, Usage, float | None] | None:
+        """The cached text, usage and original latency (ms) for ``key``, if any."""
         with self.lock:
             row = self.conn.execute(
-                "SELECT text, prompt_tokens, completion_tokens, estimated FROM responses"
-                " WHERE key = ?",
+                "SELECT text, prompt_tokens, completion_tokens, estimated, latency_ms"
+                " FROM responses WHERE key = ?",
                 (key,),
             ).fetchone()
         if row is None:
             return None
-        return row[0], Usage(row[1], row[2], estimated=bool(row[3]), calls=1)
+        return row[0], Usage(row[1], row[2], estimated=bool(row[3]), calls=1), row[4]
 
     def put(self, key: str, response: ChatResponse) -> None:
         usage = response.usage
         with self.lock, transaction(self.conn):
             self.conn.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO responses (key, provider, model, text, prompt_tokens,"
+                " completion_tokens, estimated, created_at, latency_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     response.provider,
@@ -105,6 +113,7 @@ class CallCache:
                     usage.completion_tokens,
                     int(usage.estimated),
                     datetime.now(UTC).isoformat(),
+                    response.latency_ms,
                 ),
             )
 
@@ -148,7 +157,7 @@ class CachedChatModel(ChatModel):
             self.misses += 1
             return None
         self.hits += 1
-        text, usage = found
+        text, usage, latency_ms = found
         return ChatResponse(
             text=text,
             usage=usage,
@@ -156,6 +165,7 @@ class CachedChatModel(ChatModel):
             provider=self.provider,
             latency_ms=0.0,
             cached=True,
+            replayed_latency_ms=latency_ms,
         )
 
     def generate(self, request: ChatRequest) -> ChatResponse:
@@ -165,6 +175,9 @@ class CachedChatModel(ChatModel):
         response = self.inner.generate(request)
         self.cache.put(key, response)
         return replace(response, cached=False)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
         key = cache_key(self.inner, request, self.endpoint)

@@ -7,12 +7,15 @@ SDK exceptions become ragwright's :class:`~ragwright.errors.ProviderError` famil
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ragwright.errors import ConfigError, ProviderError, ProviderHTTPError, ProviderTimeoutError
 from ragwright.providers import guard
 from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+from ragwright.providers.limits import request_slot
 from ragwright.tokens import count_tokens
 from ragwright.usage import Usage
 
@@ -53,7 +56,10 @@ class OpenAICompatibleChatModel(ChatModel):
             "max_retries": max_retries,
         }
         self._sync: openai.OpenAI | None = None
+        # An async client's connections belong to the event loop it ran on; the gate
+        # runs baseline and candidate on two loops, so the client is kept per loop.
         self._async: openai.AsyncOpenAI | None = None
+        self._async_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAICompatibleChatModel(model={self.model!r}, base_url={self.base_url!r})"
@@ -88,14 +94,28 @@ class OpenAICompatibleChatModel(ChatModel):
         guard.check_model_requests_allowed(self.provider, self.model)
         import openai
 
-        if self._async is None:
-            self._async = openai.AsyncOpenAI(**self._client_args)
-        started = time.perf_counter()
-        try:
-            completion = await self._async.chat.completions.create(**self._kwargs(request))
-        except openai.OpenAIError as exc:
-            raise self._convert(exc) from exc
+        client = self._async_client()
+        async with request_slot():
+            started = time.perf_counter()
+            try:
+                completion = await client.chat.completions.create(**self._kwargs(request))
+            except openai.OpenAIError as exc:
+                raise self._convert(exc) from exc
         return self._response(request, completion, started)
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        import openai
+
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is None or self._async_loop() is not loop:
+            self._async = openai.AsyncOpenAI(**self._client_args)
+            self._async_loop = weakref.ref(loop)
+        return self._async
+
+    async def aclose(self) -> None:
+        client, self._async, self._async_loop = self._async, None, None
+        if client is not None:
+            await client.close()
 
     def _response(self, request: ChatRequest, completion: Any, started: float) -> ChatResponse:
         latency_ms = (time.perf_counter() - started) * 1000

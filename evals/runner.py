@@ -93,7 +93,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
 
 def _prefetch(chain: RagChain, questions: list[str], batch: int = 64) -> None:
     for start in range(0, len(questions), batch):
-        chain.retriever.prefetch(questions[start : start + batch])
+        chain.retriever.prefetch(questions[start : start + batch], k=chain.top_k)
 
 
 async def run_eval(
@@ -165,7 +165,7 @@ async def run_evals(
     # first cases' batch is ready before they start; the rest is embedded behind them.
     questions = [case.question for case in golden.cases]
     head = 2 * concurrency
-    await asyncio.to_thread(chain.retriever.prefetch, questions[:head])
+    await asyncio.to_thread(_prefetch, chain, questions[:head])
     behind = asyncio.create_task(asyncio.to_thread(_prefetch, chain, questions[head:]))
     with request_slots(concurrency):
         per_case = await asyncio.gather(

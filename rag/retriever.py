@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import QueryResult
 
 __all__ = ["RRF_K", "RetrievedChunk", "Retriever"]
 
@@ -66,22 +67,37 @@ class Retriever:
         self.collection: Collection = open_collection(client, version.collection)
         self._bm25: tuple[bm25s.BM25, list[str]] | None = None
         self._prefetched: dict[str, npt.NDArray[np.float32]] = {}
+        self._searched: dict[tuple[str, int], list[RetrievedChunk]] = {}
 
-    def prefetch(self, queries: Sequence[str]) -> None:
-        """Embed queries that are about to be asked, in one batch.
+    def prefetch(self, queries: Sequence[str], *, k: int | None = None) -> None:
+        """Embed, and for dense retrieval also search, queries that are about to be asked.
 
         An eval run knows all its questions up front; encoding them in batches is
-        several times cheaper than one at a time, and keeps concurrent cases from
-        contending for the CPU while their model calls wait. At most
-        ``PREFETCH_LIMIT`` vectors are kept, the oldest dropped first.
+        several times cheaper than one at a time, keeps concurrent cases from
+        contending for the CPU while their model calls wait, and one Chroma query
+        for a batch costs little more than one for a single question. Unfiltered
+        dense searches for top ``k`` are kept and answered from memory. At most
+        ``PREFETCH_LIMIT`` vectors and searches are kept, the oldest dropped first;
+        a dropped or never prefetched query is simply encoded and searched again.
         """
-        unique = [q for q in dict.fromkeys(queries) if q and q not in self._prefetched]
-        if not unique:
-            return
-        vectors = self.embedder.encode(unique)
-        self._prefetched.update((q, vectors[i]) for i, q in enumerate(unique))
-        for stale in list(self._prefetched)[: max(0, len(self._prefetched) - PREFETCH_LIMIT)]:
-            self._prefetched.pop(stale, None)
+        k = k or self.settings.top_k
+        asked = [q for q in dict.fromkeys(queries) if q]
+        unknown = [q for q in asked if q not in self._prefetched]
+        if unknown:
+            vectors = self.embedder.encode(unknown)
+            self._prefetched.update((q, vectors[i]) for i, q in enumerate(unknown))
+        unsearched = [q for q in asked if (q, k) not in self._searched]
+        if unsearched and self.settings.retrieval == "dense":
+            import numpy
+
+            result = self.collection.query(
+                query_embeddings=numpy.stack([self._prefetched[q] for q in unsearched]),
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
+            )
+            self._searched.update(((q, k), _hits(result, row)) for row, q in enumerate(unsearched))
+        _trim(self._prefetched)
+        _trim(self._searched)
 
     def retrieve(
         self,
@@ -94,6 +110,8 @@ class Retriever:
         k = k or self.settings.top_k
         use_hybrid = self.settings.retrieval == "hybrid" if hybrid is None else hybrid
         if not use_hybrid:
+            if where is None and (found := self._searched.get((query, k))) is not None:
+                return list(found)
             return self._dense(query, k, where)
         # Fuse deeper candidate lists than k so either ranker can promote a chunk.
         depth = max(k * 4, 20)
@@ -117,16 +135,7 @@ class Retriever:
             where=where,
             include=["documents", "metadatas", "distances"],
         )
-        hits = []
-        for cid, text, meta, distance in zip(
-            result["ids"][0],
-            (result["documents"] or [[]])[0],
-            (result["metadatas"] or [[]])[0],
-            (result["distances"] or [[]])[0],
-            strict=True,
-        ):
-            hits.append(_chunk(cid, text or "", dict(meta or {}), 1.0 - float(distance)))
-        return hits
+        return _hits(result, 0)
 
     def _sparse(self, query: str, k: int, where: dict[str, Any] | None) -> list[RetrievedChunk]:
         import bm25s
@@ -182,6 +191,26 @@ class Retriever:
             }
             texts.extend(lookup[cid] for cid in ids[start : start + 1000])
         return texts
+
+
+def _trim(memo: dict[Any, Any]) -> None:
+    """Drop the oldest entries beyond ``PREFETCH_LIMIT`` (dicts keep insertion order)."""
+    for stale in list(memo)[: max(0, len(memo) - PREFETCH_LIMIT)]:
+        memo.pop(stale, None)
+
+
+def _hits(result: QueryResult, row: int) -> list[RetrievedChunk]:
+    """The chunks Chroma found for query number ``row``, best first, score = cosine."""
+    return [
+        _chunk(cid, text or "", dict(meta or {}), 1.0 - float(distance))
+        for cid, text, meta, distance in zip(
+            result["ids"][row],
+            (result["documents"] or [])[row] if result["documents"] else [],
+            (result["metadatas"] or [])[row] if result["metadatas"] else [],
+            (result["distances"] or [])[row] if result["distances"] else [],
+            strict=True,
+        )
+    ]
 
 
 def _chunk(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> RetrievedChunk:

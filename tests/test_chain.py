@@ -103,6 +103,10 @@ def test_prefetched_queries_retrieve_what_single_queries_do(indexed: Settings) -
         assert [h.score for h in mine] == pytest.approx([h.score for h in theirs], abs=1e-5)
     chain.retriever.retrieve("a question nobody prefetched")
     assert encoded == [2, 1]
+    # a filter is not what was prefetched: it searches again, with the filter
+    filtered = chain.retriever.retrieve(questions[1], where={"doc_id": "rollback.md"})
+    assert filtered
+    assert {h.doc_id for h in filtered} == {"rollback.md"}
 
 
 def test_prompt_version_reaches_the_model(indexed: Settings) -> None:

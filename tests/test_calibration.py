@@ -320,6 +320,23 @@ def test_supported_answers_score_low(judge: LocalJudge) -> None:
         assert verdict.unsupported_claims == []
 
 
+def test_quoted_identifiers_are_not_missing_names(judge: LocalJudge) -> None:
+    """A verbatim quote of markdown docs: `PersistentClient` is one identifier, not a name."""
+    context = (
+        "By default the index is an embedded Chroma `PersistentClient` database under"
+        " `.ragwright/chroma`; setting `RAGWRIGHT_CHROMA_URL=http://host:8000` switches"
+        " ragwright to a Chroma HTTP server with no code change."
+    )
+    answer = (
+        "By default the index is an embedded Chroma PersistentClient database under"
+        " .ragwright/chroma; setting RAGWRIGHT_CHROMA_URL=http://host:8000 switches"
+        " ragwright to a Chroma HTTP server with no code change."
+    )
+    verdict = judge.verdict(answer, [context])
+    assert not verdict.hallucinated, verdict
+    assert judge.verdict(answer.replace("Chroma HTTP", "Qdrant HTTP"), [context]).hallucinated
+
+
 def test_invented_numbers_and_names_score_high(judge: LocalJudge) -> None:
     grounded = "The rollback command moves the production alias back. It is recorded in history."
     for answer in [

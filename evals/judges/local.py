@@ -69,7 +69,9 @@ __all__ = [
 WEIGHTS_PATH = Path(__file__).with_name("local_weights.json")
 
 _CITATION = re.compile(r"\s*\[[^\[\]\n]{1,200}\]")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
+# Each word of a name ends at a word boundary: "PersistentClient" is an identifier,
+# not the name "Persistent" (which the context, holding the identifier, would lack).
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+\b(?:\s+[A-Z][a-z]+\b)*)")
 # ragwright.text.sentences only splits before a capital letter; chat answers and
 # dialogue data are often lower-case ("it was closed. he left") or tokenised with
 # spaced punctuation ("it was closed . He left"), so split those too. A capital

@@ -1,0 +1,407 @@
+"""Fitting and cross-validating the prompt-injection detector (numpy only).
+
+    python -m ragwright.guardrails.injection_fit --labels prompt_injection_dev.jsonl [--write]
+
+The labelled set is small (a few hundred rows), so every number quoted for the
+detector comes from grouped, stratified k-fold cross-validation repeated over
+seeds, never from the in-sample fit. Rows that share text are kept in one fold:
+the deepset data builds many injections by appending an attack to a benign
+question that is itself a row ("Is X unfair? Ignore all previous
+instructions..."), and splitting those would let the model see the test text.
+
+Inside each training set, the regularisation strength and the threshold are
+chosen by an inner grouped CV (out-of-fold scores), so the outer test fold is
+scored once, by a model that never saw it. The shipped weights are fitted on
+every row the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ragwright.errors import InputFileError
+from ragwright.guardrails.injection import (
+    DENSE_FEATURES,
+    WEIGHTS_PATH,
+    InjectionWeights,
+    TextFeatures,
+    text_features,
+)
+from ragwright.jsonl import read_jsonl
+
+__all__ = [
+    "BASELINE",
+    "BUCKETS",
+    "C_GRID",
+    "HASHED_VALUE",
+    "METHODS",
+    "METRICS",
+    "Dataset",
+    "FittedDetector",
+    "binary_metrics",
+    "cross_validate",
+    "fit_detector",
+    "fit_logistic",
+    "folds",
+    "load_dataset",
+    "main",
+    "near_duplicate_groups",
+    "summarise",
+    "weights_document",
+]
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")
+METHODS = ("keyword 'ignore' (baseline)", "cue patterns alone", "learned detector")
+BASELINE = re.compile(r"\bignor", re.IGNORECASE)
+"""The trivial baseline: the text contains "ignore" (or German "ignorieren")."""
+BUCKETS = 256
+HASHED_VALUE = 0.3
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
+_SHINGLE = 5  # words: rows sharing a 5-word run are near-duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """Labelled texts with their features (computed once) and near-duplicate groups."""
+
+    path: Path
+    sha256: str
+    texts: list[str]
+    labels: BoolArray
+    features: list[TextFeatures]
+    groups: IndexArray
+
+
+def load_dataset(path: Path, buckets: int = BUCKETS) -> Dataset:
+    """Rows ``{"text": str, "label": 0|1}``; a bad row raises InputFileError naming its line."""
+    jsonl = read_jsonl(path, what="prompt-injection labels")
+    texts: list[str] = []
+    labels: list[bool] = []
+    for number, record in jsonl.records():
+        text, label = record.get("text"), record.get("label")
+        if not isinstance(text, str):
+            raise InputFileError("must be a string", path=path, line=number, field="text")
+        if label not in (0, 1) or isinstance(label, float):
+            raise InputFileError("must be 0 or 1", path=path, line=number, field="label")
+        texts.append(text)
+        labels.append(bool(label))
+    if not texts or all(labels) or not any(labels):
+        raise InputFileError("needs rows of both labels", path=path)
+    return Dataset(
+        path=path,
+        sha256=hashlib.sha256(jsonl.data).hexdigest(),
+        texts=texts,
+        labels=np.array(labels, dtype=bool),
+        features=[text_features(t, buckets) for t in texts],
+        groups=near_duplicate_groups(texts),
+    )
+
+
+def near_duplicate_groups(texts: Sequence[str]) -> IndexArray:
+    """Group ids joining texts that share a 5-word run or contain one another (3+ words)."""
+    parent = list(range(len(texts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    words = [re.findall(r"\w+", t.lower()) for t in texts]
+    seen: dict[tuple[str, ...], int] = {}
+    for i, w in enumerate(words):
+        for j in range(max(1, len(w) - _SHINGLE + 1)):
+            parent[root(i)] = root(seen.setdefault(tuple(w[j : j + _SHINGLE]), i))
+    joined = [f" {' '.join(w)} " for w in words]
+    for i, short in enumerate(joined):
+        if len(words[i]) >= 3:
+            for j, long in enumerate(joined):
+                if i != j and short in long:
+                    parent[root(i)] = root(j)
+    return np.array([root(i) for i in range(len(texts))], dtype=np.intp)
+
+
+def folds(labels: BoolArray, groups: IndexArray, *, k: int = 5, seed: int = 0) -> list[IndexArray]:
+    """Test-fold indices: whole groups, each label spread evenly (greedy, largest groups first)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(np.unique(groups))
+    members = {int(g): np.flatnonzero(groups == g) for g in ids}
+    order = sorted(members, key=lambda g: -len(members[g]))  # stable: shuffled among equals
+    totals = np.array([np.sum(~labels), np.sum(labels)], dtype=np.float64)
+    counts = np.zeros((k, 2))
+    assigned: list[list[int]] = [[] for _ in range(k)]
+    for g in order:
+        add = np.array([np.sum(~labels[members[g]]), np.sum(labels[members[g]])])
+        cost = (((counts + add) ** 2) / totals).sum(axis=1)
+        best = int(np.argmin(cost))
+        counts[best] += add
+        assigned[best].extend(members[g].tolist())
+    return [np.array(sorted(a), dtype=np.intp) for a in assigned]
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def _auroc(y: BoolArray, scores: FloatArray) -> float | None:
+    """Mann-Whitney AUROC with average ranks for ties; None when one class is absent."""
+    pos, neg = int(y.sum()), int((~y).sum())
+    if not pos or not neg:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    start = 0
+    for end in range(1, len(scores) + 1):
+        if end == len(scores) or sorted_scores[end] != sorted_scores[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2
+            start = end
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def binary_metrics(y: BoolArray, predicted: BoolArray, scores: FloatArray) -> dict[str, float]:
+    tp, fp = int(np.sum(y & predicted)), int(np.sum(~y & predicted))
+    fn, tn = int(np.sum(y & ~predicted)), int(np.sum(~y & ~predicted))
+    recall = tp / max(1, tp + fn)
+    precision = tp / max(1, tp + fp)
+    result = {
+        "accuracy": (tp + tn) / max(1, len(y)),
+        "balanced_accuracy": (recall + tn / max(1, tn + fp)) / 2,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / max(1e-12, precision + recall),
+    }
+    auroc = _auroc(y, scores)
+    if auroc is not None:
+        result["auroc"] = auroc
+    return result
+
+
+def summarise(per_fold: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation of each metric over folds (and seeds)."""
+    summary: dict[str, dict[str, float]] = {}
+    for metric in METRICS:
+        values = [fold[metric] for fold in per_fold if metric in fold]
+        if values:
+            sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            summary[metric] = {"mean": round(float(np.mean(values)), 4), "sd": round(sd, 4)}
+    return summary
+
+
+# -- the logistic model -----------------------------------------------------------------------
+
+
+def _matrix(features: Sequence[TextFeatures], buckets: int) -> FloatArray:
+    x = np.zeros((len(features), len(DENSE_FEATURES) + buckets))
+    for i, f in enumerate(features):
+        x[i, : len(DENSE_FEATURES)] = f.dense
+        x[i, [len(DENSE_FEATURES) + b for b in f.buckets]] = 1.0
+    return x
+
+
+def fit_logistic(x: FloatArray, y: BoolArray, *, c: float, buckets: int) -> dict[str, Any]:
+    """L2 logistic regression, classes weighted to balance.
+
+    Dense features are standardised. Hashed n-gram indicators are not (a rare
+    n-gram would become a huge value and dominate): they enter as 0 or
+    HASHED_VALUE, which penalises them about 11 times more than a standardised
+    feature, so the cue and style features lead and the n-grams only adjust.
+    Newton's method; each step is solved through the Woodbury identity in the
+    n x n space, since there are more columns than rows. The intercept is a
+    constant column of 10, so its penalty is 100 times weaker.
+    """
+    d = len(DENSE_FEATURES)
+    mean = x[:, :d].mean(axis=0)
+    scale = x[:, :d].std(axis=0)
+    scale[scale == 0] = 1.0
+    z = np.hstack([(x[:, :d] - mean) / scale, HASHED_VALUE * x[:, d:], np.full((len(x), 1), 10.0)])
+    t = y.astype(np.float64)
+    s = np.where(y, len(y) / (2 * max(1, y.sum())), len(y) / (2 * max(1, (~y).sum())))
+    lam = 1.0 / c
+    gram = z @ z.T
+    w = np.zeros(z.shape[1])
+
+    def objective(v: FloatArray) -> float:
+        eta = z @ v
+        return float(np.sum(s * (np.logaddexp(0, eta) - t * eta)) + lam / 2 * v @ v)
+
+    current = objective(w)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        g = z.T @ (s * (p - t)) + lam * w
+        r = np.sqrt(s * p * (1 - p))
+        inner = lam * np.eye(len(z)) + r[:, None] * gram * r[None, :]
+        step = (g - z.T @ (r * np.linalg.solve(inner, r * (z @ g)))) / lam
+        size = 1.0
+        while (candidate := objective(w - size * step)) > current and size > 1e-8:
+            size /= 2
+        w, previous, current = w - size * step, current, candidate
+        if previous - current < 1e-10 * max(1.0, abs(current)):
+            break
+    hashed = HASHED_VALUE * w[d:-1]
+    return {
+        "features": list(DENSE_FEATURES),
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "coef": [round(float(v), 6) for v in w[:d]],
+        "buckets": buckets,
+        "bucket_coef": {str(b): round(float(v), 6) for b, v in enumerate(hashed) if v != 0},
+        "intercept": round(10.0 * float(w[-1]), 6),
+        "threshold": 0.5,
+    }
+
+
+def _scores(model: dict[str, Any], features: Sequence[TextFeatures]) -> FloatArray:
+    weights = InjectionWeights.from_model(model)  # exactly the run-time scoring path
+    return np.array([weights.probability(f) for f in features])
+
+
+def _best_threshold(scores: FloatArray, y: BoolArray) -> float:
+    """The cut maximising balanced accuracy; the middle of the best range when tied."""
+    values = np.unique(scores)
+    cuts = np.concatenate([[values[0] - 1e-9], (values[1:] + values[:-1]) / 2])
+    flagged = scores[None, :] >= cuts[:, None]
+    quality = (flagged[:, y].mean(axis=1) + (~flagged[:, ~y]).mean(axis=1)) / 2
+    best = cuts[np.isclose(quality, max(quality))]
+    return float(np.clip((best.min() + best.max()) / 2, 0.0, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class FittedDetector:
+    """A ``model`` section for the weights file and the C the inner CV chose for it."""
+
+    model: dict[str, Any]
+    c: float
+
+
+def fit_detector(
+    data: Dataset, rows: IndexArray, *, seed: int = 0, k: int = 5, buckets: int = BUCKETS
+) -> FittedDetector:
+    """Fit on ``rows``: C and the threshold from inner grouped CV, then a fit on all ``rows``.
+
+    C minimises the out-of-fold log loss (classes weighted equally); the
+    threshold is the best out-of-fold balanced accuracy cut for that C.
+    """
+    x = _matrix([data.features[i] for i in rows], buckets)
+    y = data.labels[rows]
+    inner = folds(y, data.groups[rows], k=k, seed=seed + 1000)
+    best = (np.inf, C_GRID[0], 0.5)  # (log loss, C, threshold)
+    for c in C_GRID:
+        oof = np.zeros(len(rows))
+        for test in inner:
+            train = np.setdiff1d(np.arange(len(rows)), test)
+            model = fit_logistic(x[train], y[train], c=c, buckets=buckets)
+            oof[test] = _scores(model, [data.features[rows[i]] for i in test])
+        p = np.clip(oof, 1e-6, 1 - 1e-6)
+        loss = -(np.mean(np.log(p[y])) + np.mean(np.log(1 - p[~y]))) / 2
+        if loss < best[0]:
+            best = (float(loss), c, _best_threshold(oof, y))
+    model = fit_logistic(x, y, c=best[1], buckets=buckets)
+    model["threshold"] = round(best[2], 6)
+    return FittedDetector(model, best[1])
+
+
+# -- cross-validation -------------------------------------------------------------------------
+
+Method = Callable[[IndexArray, IndexArray, int], tuple[BoolArray, FloatArray]]
+
+
+def cross_validate(
+    data: Dataset, *, k: int = 5, seeds: Sequence[int] = (0, 1, 2)
+) -> dict[str, list[dict[str, float]]]:
+    """Test-fold metrics of each of METHODS, for every fold of every seed."""
+
+    def keyword(_train: IndexArray, test: IndexArray, _seed: int) -> tuple[BoolArray, FloatArray]:
+        hit = np.array([BASELINE.search(data.texts[i]) is not None for i in test])
+        return hit, hit.astype(np.float64)
+
+    def cues(_train: IndexArray, test: IndexArray, _seed: int) -> tuple[BoolArray, FloatArray]:
+        count = np.array([sum(map(len, data.features[i].cues.values())) for i in test], float)
+        return count > 0, count
+
+    def learned(train: IndexArray, test: IndexArray, seed: int) -> tuple[BoolArray, FloatArray]:
+        fitted = fit_detector(data, train, seed=seed, k=k)
+        scores = _scores(fitted.model, [data.features[i] for i in test])
+        return scores >= fitted.model["threshold"], scores
+
+    methods: dict[str, Method] = dict(zip(METHODS, (keyword, cues, learned), strict=True))
+    result: dict[str, list[dict[str, float]]] = {name: [] for name in METHODS}
+    everything = np.arange(len(data.texts))
+    for seed in seeds:
+        for test in folds(data.labels, data.groups, k=k, seed=seed):
+            train = np.setdiff1d(everything, test)
+            for name, run in methods.items():
+                predicted, scores = run(train, test, seed)
+                result[name].append(binary_metrics(data.labels[test], predicted, scores))
+    return result
+
+
+def weights_document(
+    data: Dataset, *, k: int = 5, seeds: Sequence[int] = (0, 1, 2)
+) -> dict[str, Any]:
+    """Fit on every row, cross-validate, and describe both for ``injection_weights.json``."""
+    fitted = fit_detector(data, np.arange(len(data.texts)), seed=0, k=k)
+    cv = cross_validate(data, k=k, seeds=seeds)
+    return {
+        "description": (
+            "Coefficients of the prompt-injection detector (guardrails/injection.py): L2 "
+            "logistic regression on standardised DENSE_FEATURES plus hashed word uni/bigram "
+            f"indicators (valued {HASHED_VALUE} while fitting; bucket_coef includes that factor). "
+            "Refit with: python -m ragwright.guardrails.injection_fit --labels <JSONL> --write"
+        ),
+        "model": fitted.model,
+        "training": {
+            "data": "deepset/prompt-injections (English and German), dev rows, every row",
+            "labels_file": data.path.name,
+            "labels_sha256": data.sha256,
+            "rows": len(data.texts),
+            "injections": int(data.labels.sum()),
+            "near_duplicate_groups": len(np.unique(data.groups)),
+            "date": date.today().isoformat(),
+            "fitter": f"numpy Newton L2 logistic regression, balanced class weights, C={fitted.c} "
+            f"chosen from {list(C_GRID)} by inner {k}-fold grouped CV (balanced log loss); "
+            "threshold: best out-of-fold balanced accuracy",
+        },
+        "cross_validation": {
+            "scheme": f"{k}-fold stratified, near-duplicate rows grouped, seeds {list(seeds)}; "
+            "C and threshold chosen inside each training set; mean and sample sd over all folds",
+            **{name: summarise(per_fold) for name, per_fold in cv.items()},
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ragwright.guardrails.injection_fit")
+    parser.add_argument("--labels", type=Path, required=True, help="JSONL rows {text, label}")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {WEIGHTS_PATH.name}")
+    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+    document = weights_document(load_dataset(args.labels), k=args.folds)
+    for name in METHODS:
+        ba = document["cross_validation"][name]["balanced_accuracy"]
+        print(f"{name:28s} CV balanced accuracy {ba['mean']:.3f} ± {ba['sd']:.3f}")
+    if args.write:
+        args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print("(dry run: pass --write to rewrite the weights file)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

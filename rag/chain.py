@@ -20,6 +20,7 @@ from ragwright.prompts.render import RenderedPrompt
 from ragwright.prompts.store import PromptStore
 from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
 from ragwright.providers.extractive import CANNOT_ANSWER
+from ragwright.rag.guard import Guard, GuardFinding
 from ragwright.rag.retriever import RetrievedChunk, Retriever
 from ragwright.settings import Settings
 from ragwright.usage import Usage
@@ -57,6 +58,8 @@ class RagAnswer(BaseModel):
     latency_ms: float
     index_version: str
     cached: bool = False
+    findings: list[GuardFinding] = []  # what the chain's guardrails found, if it has any
+    blocked_by: str | None = None  # the output check that withheld the answer
 
 
 def _citations(answer: str, contexts: list[RetrievedChunk]) -> list[str]:
@@ -91,15 +94,24 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     """Answer questions from the index with a versioned prompt."""
 
     def __init__(
-        self, retriever: Retriever, store: PromptStore, model: ChatModel, *, prompt: str, top_k: int
+        self,
+        retriever: Retriever,
+        store: PromptStore,
+        model: ChatModel,
+        *,
+        prompt: str,
+        top_k: int,
+        guard: Guard | None = None,
     ) -> None:
         self.retriever = retriever
         self.store = store
         self.model = model
         self.prompt = prompt
         self.top_k = top_k
+        self.guard = guard
         self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
-            RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
+            RunnableLambda(self._guard_input, name="guard_input")
+            | RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
             | RunnablePassthrough.assign(rendered=RunnableLambda(self._render, name="render"))
             | RunnablePassthrough.assign(
                 response=RunnableLambda(self._generate, afunc=self._agenerate, name="generate")
@@ -115,8 +127,13 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         prompt: str | None = None,
         chat_model: ChatModel | None = None,
         cached: bool = False,
+        guard: Guard | None = None,
     ) -> RagChain:
-        """Wire the chain from settings; ``prompt`` picks a version (``rag_answer@v2``)."""
+        """Wire the chain from settings; ``prompt`` picks a version (``rag_answer@v2``).
+
+        ``guard`` checks questions and answers (``ragwright.guardrails.Guardrails``);
+        evaluation leaves it out, because it measures the prompt, not the guard.
+        """
         from ragwright.costs.monitor import metered
         from ragwright.offline import apply_offline_defaults
         from ragwright.providers.registry import chat_model_from_settings, embedder_from_settings
@@ -137,6 +154,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             metered(model, settings),
             prompt=prompt or settings.answer_prompt,
             top_k=settings.top_k,
+            guard=guard,
         )
 
     # Runnable interface ----------------------------------------------------
@@ -159,10 +177,12 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         should see them. Retrieval runs in a worker thread (the encoder and Chroma
         block); rendering is fast enough for the event loop.
         """
-        state = self._prepare(input)
+        state = self._guard_input(self._prepare(input))
         state["contexts"] = await asyncio.to_thread(self._retrieve, state)
         state["rendered"] = self._render(state)
         state["response"] = await self._agenerate(state)
+        if self.guard is not None:  # the groundedness check runs a local model
+            return await asyncio.to_thread(self._finish, state)
         return self._finish(state)
 
     # steps -------------------------------------------------------------------
@@ -176,6 +196,12 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         if unknown:
             raise UserError(f"unknown chain input keys {sorted(unknown)}")
         return {**input, "_started": time.perf_counter()}
+
+    def _guard_input(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.guard is None:
+            return state
+        guarded = self.guard.check_input(state["question"])  # raises GuardrailBlockedError
+        return {**state, "question": guarded.text, "findings": guarded.findings}
 
     def _retrieve(self, state: dict[str, Any]) -> list[RetrievedChunk]:
         return self.retriever.retrieve(
@@ -212,11 +238,16 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         response: ChatResponse = state["response"]
         rendered: RenderedPrompt = state["rendered"]
         contexts: list[RetrievedChunk] = state["contexts"]
+        text, findings, blocked_by = response.text, list(state.get("findings") or []), None
+        if self.guard is not None:
+            guarded = self.guard.check_output(state["question"], text, [c.text for c in contexts])
+            text, blocked_by = guarded.text, guarded.blocked_by
+            findings.extend(guarded.findings)
         return RagAnswer(
             question=state["question"],
-            answer=response.text,
-            answered=not is_refusal(response.text),
-            citations=_citations(response.text, contexts),
+            answer=text,
+            answered=blocked_by is None and not is_refusal(text),
+            citations=_citations(text, contexts) if blocked_by is None else [],
             contexts=[
                 ContextPassage(
                     chunk_id=c.chunk_id,
@@ -235,4 +266,6 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             latency_ms=_latency_ms(state["_started"], response),
             index_version=self.retriever.version.version,
             cached=response.cached,
+            findings=findings,
+            blocked_by=blocked_by,
         )

@@ -2,7 +2,9 @@
 
 ``POST /v1/answer`` answers one question; ``GET /healthz`` reports the serving
 index version. User errors (unknown prompt, bad input) are 400/422 with the
-message; provider failures are 502, so a load balancer can tell them apart.
+message; provider failures are 502, so a load balancer can tell them apart. A
+question a guardrail blocks is 400 with ``{"message", "findings"}`` as detail;
+guardrail findings on answered questions come back in ``findings``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from fastapi import FastAPI, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from ragwright.errors import ProviderError, UserError
+from ragwright.errors import GuardrailBlockedError, ProviderError, UserError
 from ragwright.rag.chain import RagAnswer, RagChain
+from ragwright.rag.guard import GuardFinding
 
 __all__ = ["AnswerRequest", "create_app"]
 
@@ -39,6 +42,8 @@ class AnswerResponse(BaseModel):
     latency_ms: float
     index_version: str
     contexts: list[dict[str, Any]]
+    findings: list[GuardFinding] = []
+    blocked_by: str | None = None
 
     @classmethod
     def of(cls, answer: RagAnswer) -> AnswerResponse:
@@ -55,6 +60,8 @@ class AnswerResponse(BaseModel):
             latency_ms=round(answer.latency_ms, 2),
             index_version=answer.index_version,
             contexts=[c.model_dump() for c in answer.contexts],
+            findings=answer.findings,
+            blocked_by=answer.blocked_by,
         )
 
 
@@ -80,6 +87,9 @@ def create_app(chain: RagChain) -> FastAPI:
         try:
             # The local models are CPU-bound: keep the event loop free for other requests.
             result = await run_in_threadpool(chain.invoke, payload)
+        except GuardrailBlockedError as exc:
+            detail = {"message": str(exc), "findings": [f.model_dump() for f in exc.findings]}
+            raise HTTPException(status_code=400, detail=detail) from exc
         except UserError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         except ProviderError as exc:

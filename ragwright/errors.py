@@ -13,7 +13,8 @@ first to exit code 2 with a precise message and retry or report the second::
     │   ├── PromptError                prompt lookup and lifecycle (unknown alias, ...)
     │   │   ├── RenderError            missing/unknown/mistyped variable at render time
     │   │   └── TemplateSecurityError  the sandbox refused an attribute or call
-    │   └── IndexStateError            the vector index is missing or inconsistent
+    │   ├── IndexStateError            the vector index is missing or inconsistent
+    │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
     └── ProviderError                  a model backend failed: .provider, .model
         ├── ProviderHTTPError          non-2xx answer: .status_code, .body
         ├── ProviderTimeoutError       no answer in time
@@ -25,11 +26,14 @@ nothing above that layer catches ``openai.*`` errors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ConfigError",
     "GoldenSetError",
+    "GuardrailBlockedError",
     "IndexStateError",
     "InputFileError",
     "ModelRequestsBlockedError",
@@ -104,6 +108,20 @@ class TemplateSecurityError(PromptError):
 
 class IndexStateError(UserError):
     """The vector index is missing, empty or inconsistent with its records."""
+
+
+class GuardrailBlockedError(UserError):
+    """A guardrail in block mode refused the question; nothing reached retrieval or a model.
+
+    ``findings`` are the guard's findings (``ragwright.rag.guard.GuardFinding``),
+    which name the check and the kinds found, never the offending values.
+    """
+
+    exit_code = 1  # a refusal, like a failed gate: the tool worked
+
+    def __init__(self, message: str, findings: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
 
 
 class ProviderError(RagwrightError):

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,7 @@ __all__ = [
     "LOCAL_PREFIX",
     "BudgetSettings",
     "GateSettings",
+    "GuardrailSettings",
     "ModelPrice",
     "Settings",
     "load_settings",
@@ -36,6 +37,46 @@ LOCAL_PREFIX = "local/"
 """Model names with this prefix are served in-process, offline, at zero cost."""
 
 BUILTIN_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+
+
+GuardMode = Literal["off", "warn", "redact", "block"]
+
+
+class GuardrailSettings(BaseModel):
+    """What each guardrail does when it fires (``[guardrails]`` in ragwright.toml).
+
+    ``warn`` lets the request through and reports the finding; ``block`` refuses
+    the question (input checks) or withholds the answer (output checks);
+    ``redact`` (personal data only) replaces what was found with ``<KIND>``.
+    Everything starts in ``warn``: see how often a check fires before it blocks.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = Field(True, description="Guard `ragwright serve` and `ragwright ask`.")
+    prompt_injection: GuardMode = "warn"
+    pii_input: GuardMode = "warn"
+    groundedness: GuardMode = "warn"
+    pii_output: GuardMode = "warn"
+    injection_threshold: float | None = Field(
+        None, ge=0, le=1, description="P(injection) that fires; unset = the detector's own."
+    )
+    groundedness_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="P(unsupported) at which an answer is ungrounded; unset = the judge's own.",
+    )
+    pii_kinds: list[str] | None = Field(
+        None, description="Kinds of personal data to look for; unset = every kind detected."
+    )
+
+    @model_validator(mode="after")
+    def _redact_only_for_pii(self) -> GuardrailSettings:
+        for check in ("prompt_injection", "groundedness"):
+            if getattr(self, check) == "redact":
+                raise ValueError(f"guardrails.{check} cannot be 'redact' (only pii_* checks)")
+        return self
 
 
 class GateSettings(BaseModel):
@@ -151,6 +192,7 @@ class Settings(BaseSettings):
         1, ge=1, le=15, description="LLM judge self-consistency samples (majority / mean)."
     )
     gate: GateSettings = GateSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
     budgets: list[BudgetSettings] = Field(default_factory=list)
     pricing: dict[str, ModelPrice] = Field(
         default_factory=dict, description='Price overrides per model ([pricing."name"]).'

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,10 @@ from ragwright.cli import eval as eval_cli
 from ragwright.cli import index as index_cli
 from ragwright.cli import prompts as prompts_cli
 from ragwright.cli.output import console, err_console
+
+if TYPE_CHECKING:
+    from ragwright.rag.guard import Guard
+    from ragwright.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -57,7 +61,8 @@ def ask(
     from ragwright.rag.chain import RagChain
     from ragwright.settings import load_settings
 
-    chain = RagChain.from_settings(load_settings(), prompt=prompt)
+    settings = load_settings()
+    chain = RagChain.from_settings(settings, prompt=prompt, guard=_guard(settings))
     answer = chain.invoke({"question": question, "k": k})
     if as_json:
         console.print_json(answer.model_dump_json())
@@ -67,6 +72,22 @@ def ask(
         f"[dim]sources: {', '.join(answer.citations) or 'none'} · {answer.prompt} · "
         f"{answer.model} · {answer.latency_ms:.0f} ms[/dim]"
     )
+    for finding in answer.findings:
+        kinds = f" ({', '.join(finding.kinds)})" if finding.kinds else ""
+        console.print(
+            f"[yellow]guardrail {finding.check} ({finding.action}):"
+            f" {finding.message}{kinds}[/yellow]",
+            highlight=False,
+        )
+
+
+def _guard(settings: Settings) -> Guard | None:
+    """The guardrails ``ask`` and ``serve`` run with, unless ``[guardrails] enabled = false``."""
+    if not settings.guardrails.enabled:
+        return None
+    from ragwright.guardrails import Guardrails
+
+    return Guardrails.from_settings(settings)
 
 
 @app.command()
@@ -83,7 +104,9 @@ def serve(
     from ragwright.rag.server import create_app
     from ragwright.settings import load_settings
 
-    uvicorn.run(create_app(RagChain.from_settings(load_settings())), host=host, port=port)
+    settings = load_settings()
+    chain = RagChain.from_settings(settings, guard=_guard(settings))
+    uvicorn.run(create_app(chain), host=host, port=port)
 
 
 @app.command()

@@ -1,0 +1,176 @@
+"""Guardrails: the input and output checks around the chain, each in its own mode.
+
+Input checks (prompt injection, personal data) run on the question before
+retrieval and before any model call; output checks (groundedness, personal data
+leaks) run on the answer before it is returned. Each check is ``off``, ``warn``
+(report and continue), ``redact`` (personal data only: replace it with
+``<KIND>``) or ``block`` (refuse the question, or withhold the answer).
+
+Findings name the check and the kinds found, never the offending text, so they
+can be logged, returned over HTTP and counted without leaking what they caught.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from ragwright.errors import ConfigError, GuardrailBlockedError
+from ragwright.guardrails.findings import Span
+from ragwright.guardrails.injection import InjectionDetector
+from ragwright.guardrails.pii import PII_KINDS, find_pii, redact
+from ragwright.rag.guard import GuardAction, Guarded, GuardFinding
+from ragwright.settings import GuardMode, GuardrailSettings, Settings
+
+__all__ = ["DEFAULT_PII_KINDS", "WITHHELD", "GroundednessScorer", "Guardrails"]
+
+log = logging.getLogger(__name__)
+
+WITHHELD = "The answer was withheld by a guardrail ({check})."
+
+# Every kind the detector knows but web addresses: answers cite documentation
+# links, and a URL is rarely personal data. Name it in ``pii_kinds`` to check it.
+DEFAULT_PII_KINDS = tuple(kind for kind in PII_KINDS if kind != "DOMAIN_NAME")
+
+
+class GroundednessScorer(Protocol):
+    threshold: float  # the calibrated P(unsupported) at which an answer counts as ungrounded
+
+    def unsupported_probability(self, answer: str, contexts: Sequence[str]) -> float:
+        """P(the answer states something the contexts do not support), in [0, 1]."""
+        ...
+
+
+class _LocalGroundedness:
+    """The calibrated local hallucination judge, as a groundedness score."""
+
+    def __init__(self, settings: Settings) -> None:
+        # Imported here: the judge is evaluation's, and only this check needs it.
+        from ragwright.evals.judges.local import LocalJudge
+        from ragwright.providers.registry import embedder_from_settings
+
+        self.judge = LocalJudge(embedder_from_settings(settings))
+        self.threshold = self.judge.weights.threshold
+
+    def unsupported_probability(self, answer: str, contexts: Sequence[str]) -> float:
+        verdict = self.judge.verdict(answer, contexts)
+        return verdict.score if verdict.score is not None else 1.0
+
+
+def _kinds(spans: Sequence[Span]) -> list[str]:
+    return sorted({span.kind for span in spans})
+
+
+class Guardrails:
+    """A :class:`ragwright.rag.guard.Guard` built from ``[guardrails]`` settings."""
+
+    def __init__(
+        self,
+        config: GuardrailSettings,
+        *,
+        injection: InjectionDetector | None = None,
+        groundedness: GroundednessScorer | None = None,
+    ) -> None:
+        unknown = sorted(set(config.pii_kinds or ()) - set(PII_KINDS))
+        if unknown:
+            raise ConfigError(
+                f"guardrails.pii_kinds: unknown kind(s) {unknown}; known: {', '.join(PII_KINDS)}"
+            )
+        self.config = config
+        self.pii_kinds = tuple(config.pii_kinds) if config.pii_kinds else DEFAULT_PII_KINDS
+        self.injection = injection or InjectionDetector.default()
+        if config.injection_threshold is not None:
+            self.injection.threshold = config.injection_threshold
+        if groundedness is None and config.groundedness != "off":
+            raise ValueError("the groundedness check needs a scorer (Guardrails.from_settings)")
+        self.groundedness = groundedness
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Guardrails:
+        config = settings.guardrails
+        scorer = _LocalGroundedness(settings) if config.groundedness != "off" else None
+        return cls(config, groundedness=scorer)
+
+    # -- the Guard protocol ----------------------------------------------------------------
+    def check_input(self, question: str) -> Guarded:
+        findings: list[GuardFinding] = []
+        mode = self.config.prompt_injection
+        if mode != "off":
+            verdict = self.injection.check(question)
+            if verdict.injection:
+                findings.append(
+                    GuardFinding(
+                        check="prompt_injection",
+                        action=_action(mode),
+                        message="the question tries to change the assistant's instructions",
+                        score=round(verdict.score, 4),
+                        kinds=sorted({question[s.start : s.end].lower() for s in verdict.cues})[:5],
+                    )
+                )
+        text, pii = self._pii("pii_input", self.config.pii_input, question)
+        findings.extend(pii)
+        self._log(findings)
+        blocking = [f for f in findings if f.action == "block"]
+        if blocking:
+            raise GuardrailBlockedError(
+                f"the question was refused by the {blocking[0].check} guardrail:"
+                f" {blocking[0].message}",
+                findings,
+            )
+        return Guarded(text, findings)
+
+    def check_output(self, question: str, answer: str, contexts: Sequence[str]) -> Guarded:
+        findings: list[GuardFinding] = []
+        mode = self.config.groundedness
+        if mode != "off" and self.groundedness is not None and answer.strip():
+            probability = self.groundedness.unsupported_probability(answer, contexts)
+            threshold = self.config.groundedness_threshold
+            if probability >= (self.groundedness.threshold if threshold is None else threshold):
+                findings.append(
+                    GuardFinding(
+                        check="groundedness",
+                        action=_action(mode),
+                        message="the answer states things the retrieved context does not support",
+                        score=round(probability, 4),
+                    )
+                )
+        text, pii = self._pii("pii_output", self.config.pii_output, answer)
+        findings.extend(pii)
+        self._log(findings)
+        blocking = next((f for f in findings if f.action == "block"), None)
+        if blocking is not None:
+            return Guarded(WITHHELD.format(check=blocking.check), findings)
+        return Guarded(text, findings)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _pii(self, check: str, mode: GuardMode, text: str) -> tuple[str, list[GuardFinding]]:
+        if mode == "off":
+            return text, []
+        spans = find_pii(text, self.pii_kinds)
+        if not spans:
+            return text, []
+        finding = GuardFinding(
+            check=check,
+            action=_action(mode),
+            message=f"{len(spans)} personal data item(s) found",
+            kinds=_kinds(spans),
+        )
+        return (redact(text, spans) if mode == "redact" else text), [finding]
+
+    @staticmethod
+    def _log(findings: Sequence[GuardFinding]) -> None:
+        for finding in findings:  # the kinds, never the values
+            log.warning(
+                "guardrail %s (%s): %s%s",
+                finding.check,
+                finding.action,
+                finding.message,
+                f" [{', '.join(finding.kinds)}]" if finding.kinds else "",
+            )
+
+
+def _action(mode: GuardMode) -> GuardAction:
+    if mode == "off":  # pragma: no cover - callers skip checks that are off
+        raise ValueError("a check that is off has no action")
+    return mode

@@ -157,6 +157,17 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             guard=guard,
         )
 
+    def with_retriever(self, retriever: Retriever) -> RagChain:
+        """The same chain over another retriever (a server refreshing after a reindex)."""
+        return RagChain(
+            retriever,
+            self.store,
+            self.model,
+            prompt=self.prompt,
+            top_k=self.top_k,
+            guard=self.guard,
+        )
+
     # Runnable interface ----------------------------------------------------
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any

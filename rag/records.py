@@ -174,6 +174,17 @@ class IndexRecords:
             (_now(), json.dumps(summary), run_id),
         )
 
+    def serving_state(self, name: str) -> tuple[str, int] | None:
+        """(version the alias serves, id of its last finished ingest run): changes on every
+        completed ingest and every switch, so a long-lived reader can tell it is stale."""
+        row = self.conn.execute(
+            "SELECT a.version, COALESCE(MAX(r.id), 0) FROM aliases a"
+            " LEFT JOIN runs r ON r.version = a.version AND r.finished_at IS NOT NULL"
+            " WHERE a.name = ? GROUP BY a.version",
+            (name,),
+        ).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
     def last_run(self) -> dict[str, object] | None:
         row = self.conn.execute(
             "SELECT summary FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 1"

@@ -54,6 +54,7 @@ class Retriever:
         records = IndexRecords(settings.index_db)
         try:
             version = records.alias(settings.collection)
+            self.state = records.serving_state(settings.collection)
         finally:
             records.close()
         if version is None:
@@ -64,10 +65,28 @@ class Retriever:
         self.version: IndexVersion = version
         self.settings = settings
         self.embedder = embedder
+        self.client = client
         self.collection: Collection = open_collection(client, version.collection)
         self._bm25: tuple[bm25s.BM25, list[str]] | None = None
         self._prefetched: dict[str, npt.NDArray[np.float32]] = {}
         self._searched: dict[tuple[str, int], list[RetrievedChunk]] = {}
+
+    def is_current(self) -> bool:
+        """Whether the index still is what this retriever opened (no ingest or switch since).
+
+        Incremental ingests write into the same collection, which dense search sees at
+        once, but the BM25 side is built once per retriever; a switch moves to another
+        collection altogether. Long-lived servers check this and :meth:`reopen`.
+        """
+        records = IndexRecords(self.settings.index_db)
+        try:
+            return records.serving_state(self.settings.collection) == self.state
+        finally:
+            records.close()
+
+    def reopen(self) -> Retriever:
+        """A retriever on the index as it is now, sharing the embedder and the client."""
+        return Retriever(self.settings, self.embedder, self.client)
 
     def prefetch(self, queries: Sequence[str], *, k: int | None = None) -> None:
         """Embed, and for dense retrieval also search, queries that are about to be asked.

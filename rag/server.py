@@ -9,6 +9,8 @@ guardrail findings on answered questions come back in ``findings``.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -20,6 +22,8 @@ from ragwright.rag.chain import RagAnswer, RagChain
 from ragwright.rag.guard import GuardFinding
 
 __all__ = ["AnswerRequest", "create_app"]
+
+log = logging.getLogger(__name__)
 
 
 class AnswerRequest(BaseModel):
@@ -65,11 +69,36 @@ class AnswerResponse(BaseModel):
         )
 
 
-def create_app(chain: RagChain) -> FastAPI:
+class _Serving:
+    """The chain being served, swapped for one on the new index after an ingest.
+
+    A request checks at most every ``refresh_s`` seconds whether an ingest finished
+    or the alias switched since the chain's retriever opened the index; requests
+    already running keep the chain they started with.
+    """
+
+    def __init__(self, chain: RagChain, refresh_s: float) -> None:
+        self.chain = chain
+        self.refresh_s = refresh_s
+        self.checked = time.monotonic()
+
+    def current(self) -> RagChain:
+        now = time.monotonic()
+        if now - self.checked >= self.refresh_s:
+            self.checked = now
+            if not self.chain.retriever.is_current():
+                self.chain = self.chain.with_retriever(self.chain.retriever.reopen())
+                log.info("index changed: now serving %s", self.chain.retriever.version.version)
+        return self.chain
+
+
+def create_app(chain: RagChain, *, refresh_s: float = 2.0) -> FastAPI:
     app = FastAPI(title="ragwright", summary="Answers from the index with versioned prompts.")
+    serving = _Serving(chain, refresh_s)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        chain = serving.current()
         return {
             "status": "ok",
             "index_version": chain.retriever.version.version,
@@ -86,7 +115,7 @@ def create_app(chain: RagChain) -> FastAPI:
             payload["k"] = request.k
         try:
             # The local models are CPU-bound: keep the event loop free for other requests.
-            result = await run_in_threadpool(chain.invoke, payload)
+            result = await run_in_threadpool(serving.current().invoke, payload)
         except GuardrailBlockedError as exc:
             detail = {"message": str(exc), "findings": [f.model_dump() for f in exc.findings]}
             raise HTTPException(status_code=400, detail=detail) from exc

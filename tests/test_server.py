@@ -44,3 +44,33 @@ def test_errors_are_client_errors(client: TestClient) -> None:
     assert "v99" in unknown.json()["detail"]
     assert client.post("/v1/answer", json={"question": ""}).status_code == 422
     assert client.post("/v1/answer", json={"nope": 1}).status_code == 422
+
+
+def test_server_follows_ingests_without_a_restart(small_docs: Path) -> None:
+    """New documents are answered and an alias switch is followed, with no restart.
+
+    Without the refresh the server would keep its first retriever: its BM25 side
+    (built once per retriever) and, after a switch, the old collection.
+    """
+    settings = Settings(docs_dir=small_docs, retrieval="hybrid")
+    ingest(settings)
+    client = TestClient(create_app(RagChain.from_settings(settings), refresh_s=0))
+    question = {"question": "Which bird nests in the greenhouse gutter?"}
+    before = client.post("/v1/answer", json=question).json()
+    assert "birds.md" not in before["citations"]
+    first_version = client.get("/healthz").json()["index_version"]
+
+    (small_docs / "birds.md").write_text(
+        "# Birds\n\nA pair of wrens nests in the greenhouse gutter every spring.\n",
+        encoding="utf-8",
+    )
+    ingest(settings)  # incremental: same index version, one more document
+    after = client.post("/v1/answer", json=question).json()
+    assert after["citations"] == ["birds.md"]
+    assert "wrens" in after["answer"]
+    assert after["index_version"] == first_version
+
+    rechunked = settings.model_copy(update={"chunk_tokens": 48})
+    ingest(rechunked)  # a chunking change builds a new version and switches the alias
+    assert client.get("/healthz").json()["index_version"] != first_version
+    assert client.post("/v1/answer", json=question).json()["citations"] == ["birds.md"]

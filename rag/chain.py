@@ -168,6 +168,17 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             guard=self.guard,
         )
 
+    def with_guard(self, guard: Guard | None) -> RagChain:
+        """The same chain with other guardrails (or none)."""
+        return RagChain(
+            self.retriever,
+            self.store,
+            self.model,
+            prompt=self.prompt,
+            top_k=self.top_k,
+            guard=guard,
+        )
+
     # Runnable interface ----------------------------------------------------
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any

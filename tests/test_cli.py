@@ -198,6 +198,8 @@ def test_demo_runs_with_the_network_cut(tmp_path: Path, isolated_home: Path) -> 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "gate verdict" in result.stdout
     assert "hallucination rate" in result.stdout
+    assert "refused" in result.stdout  # the guardrails step blocks the injection
+    assert "the model saw: I am <EMAIL_ADDRESS>, card <CREDIT_CARD>" in result.stdout
     assert (isolated_home / "mlflow.db").exists()
     assert list((isolated_home / "reports").glob("*.html"))
 

@@ -52,24 +52,16 @@ from ragwright.evals.calibration import (
     weights_from_model,
 )
 from ragwright.evals.judges.local import LocalJudge, default_weights
+from ragwright.metrics import METRIC_LABELS
 
 REPO = Path(__file__).resolve().parent.parent
 
 BUCKETS = ((1, 2), (3, 3), (4, 4), (5, 5), (6, 7), (8, 10_000))
-SHORT = {
-    "accuracy": "acc",
-    "balanced_accuracy": "bal.acc",
-    "precision": "prec",
-    "recall": "recall",
-    "f1": "F1",
-    "auroc": "AUROC",
-    "kappa": "kappa",
-}
 
 
 def print_table(title: str, n: int, rows: dict[str, dict[str, dict[str, float]]]) -> None:
     print(f"\n{title} (n={n})")
-    print(f"  {'method':34s}" + "".join(f"{SHORT[m]:>16s}" for m in METRICS))
+    print(f"  {'method':34s}" + "".join(f"{METRIC_LABELS[m]:>16s}" for m in METRICS))
     for name, summary in rows.items():
         cells = []
         for metric in METRICS:

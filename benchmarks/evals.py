@@ -122,7 +122,7 @@ def main() -> None:
     quiet_library_logs()
     from ragwright.evals.golden import load_golden_set
     from ragwright.evals.judges.registry import judge_from_settings
-    from ragwright.evals.runner import run_eval_blocking
+    from ragwright.evals.runner import run_evals_blocking
     from ragwright.flows.ingest import ingest
     from ragwright.rag import RagChain
     from ragwright.settings import Settings
@@ -153,8 +153,12 @@ def main() -> None:
             chain = RagChain.from_settings(settings, cached=True)
             judge = judge_from_settings(settings)
             started, cpu = time.perf_counter(), time.process_time()
-            run = run_eval_blocking(
-                chain, golden, judge, prompt="rag_answer:production", concurrency=args.concurrency
+            [run] = run_evals_blocking(
+                chain,
+                golden,
+                judge,
+                prompts=["rag_answer:production"],
+                concurrency=args.concurrency,
             )
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             after, after_chars = server.stats()

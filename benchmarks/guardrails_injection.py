@@ -34,21 +34,12 @@ from ragwright.guardrails.injection import WEIGHTS_PATH, InjectionDetector
 from ragwright.guardrails.injection_fit import (
     BASELINE,
     METHODS,
-    METRICS,
     cross_validate,
     load_dataset,
-    summarise,
 )
+from ragwright.metrics import METRIC_LABELS, METRICS, summarise
 
 REPO = Path(__file__).resolve().parent.parent
-SHORT = {
-    "accuracy": "acc",
-    "balanced_accuracy": "bal.acc",
-    "precision": "prec",
-    "recall": "recall",
-    "f1": "F1",
-    "auroc": "AUROC",
-}
 
 
 def median_us(run: Callable[[str], object], texts: Sequence[str], repeat: int = 5) -> float:
@@ -84,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"injections), {len(np.unique(data.groups))} near-duplicate groups; "
         f"{args.folds}-fold stratified grouped CV x seeds {list(seeds)} ({elapsed:.1f} s)"
     )
-    print(f"  {'method':30s}" + "".join(f"{SHORT[m]:>16s}" for m in METRICS))
+    print(f"  {'method':30s}" + "".join(f"{METRIC_LABELS[m]:>16s}" for m in METRICS))
     for name in METHODS:
         summary = summarise(cv[name])
         cells = [f"{summary[m]['mean']:.3f} ± {summary[m]['sd']:.3f}" for m in METRICS]

@@ -24,7 +24,7 @@ from ragwright.evals.results import CaseResult, EvalRun, summarize
 from ragwright.providers.limits import request_slots
 from ragwright.rag.chain import RagChain
 
-__all__ = ["run_eval", "run_eval_blocking", "run_evals", "run_evals_blocking"]
+__all__ = ["run_evals", "run_evals_blocking"]
 
 
 async def _correctness(judge: Judge, case: GoldenCase, answer: str) -> CorrectnessVerdict | None:
@@ -96,29 +96,6 @@ def _prefetch(chain: RagChain, questions: list[str], batch: int = 64) -> None:
         chain.retriever.prefetch(questions[start : start + batch], k=chain.top_k)
 
 
-async def run_eval(
-    chain: RagChain,
-    golden: GoldenSet,
-    judge: Judge,
-    *,
-    prompt: str,
-    concurrency: int = 8,
-    prices: PriceTable | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> EvalRun:
-    """Evaluate ``prompt`` (a reference such as ``rag_answer@v2``) on every case."""
-    runs = await run_evals(
-        chain,
-        golden,
-        judge,
-        prompts=[prompt],
-        concurrency=concurrency,
-        prices=prices,
-        progress=None if progress is None else (lambda _index, n: progress(n)),
-    )
-    return runs[0]
-
-
 async def run_evals(
     chain: RagChain,
     golden: GoldenSet,
@@ -150,7 +127,7 @@ async def run_evals(
     started = datetime.now(UTC)
 
     async def bounded(position: int, case: GoldenCase) -> list[CaseResult]:
-        results: list[CaseResult | None] = [None] * len(resolved)
+        results: dict[int, CaseResult] = {}
         async with open_cases:
             for step in range(len(resolved)):
                 index = (position + step) % len(resolved)
@@ -159,7 +136,7 @@ async def run_evals(
                 )
                 if progress is not None:
                     progress(index, 1)
-        return [r for r in results if r is not None]
+        return [results[index] for index in range(len(resolved))]
 
     # All questions are known: embed them in batches instead of one per case. The
     # first cases' batch is ready before they start; the rest is embedded behind them.
@@ -237,26 +214,3 @@ def run_evals_blocking(
             await judge.aclose()
 
     return asyncio.run(main())
-
-
-def run_eval_blocking(
-    chain: RagChain,
-    golden: GoldenSet,
-    judge: Judge,
-    *,
-    prompt: str,
-    concurrency: int = 8,
-    prices: PriceTable | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> EvalRun:
-    """One prompt's run on a fresh event loop (see :func:`run_evals_blocking`)."""
-    runs = run_evals_blocking(
-        chain,
-        golden,
-        judge,
-        prompts=[prompt],
-        concurrency=concurrency,
-        prices=prices,
-        progress=None if progress is None else (lambda _index, n: progress(n)),
-    )
-    return runs[0]

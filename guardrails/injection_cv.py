@@ -1,8 +1,8 @@
-"""Grouped cross-validation for the injection detector: near-duplicate groups, folds, metrics.
+"""Grouped cross-validation for the injection detector: near-duplicate groups and folds.
 
 Near-duplicates (the same attack reworded, or one text inside another) must
 share a fold, or cross-validation would test on what it trained on. numpy only:
-scikit-learn is not a dependency.
+scikit-learn is not a dependency. The metrics are :mod:`ragwright.metrics`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["METRICS", "binary_metrics", "folds", "near_duplicate_groups", "summarise"]
+__all__ = ["folds", "near_duplicate_groups"]
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 
-METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")
 _SHINGLE = 5  # words: rows sharing a 5-word run are near-duplicates
 
 
@@ -63,54 +62,3 @@ def folds(labels: BoolArray, groups: IndexArray, *, k: int = 5, seed: int = 0) -
         counts[best] += add
         assigned[best].extend(members[g].tolist())
     return [np.array(sorted(a), dtype=np.intp) for a in assigned]
-
-
-# -- metrics ----------------------------------------------------------------------------------
-
-
-def _auroc(y: BoolArray, scores: FloatArray) -> float | None:
-    """Mann-Whitney AUROC with average ranks for ties; None when one class is absent."""
-    pos, neg = int(y.sum()), int((~y).sum())
-    if not pos or not neg:
-        return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    start = 0
-    for end in range(1, len(scores) + 1):
-        if end == len(scores) or sorted_scores[end] != sorted_scores[start]:
-            ranks[order[start:end]] = (start + end + 1) / 2
-            start = end
-    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def binary_metrics(y: BoolArray, predicted: BoolArray, scores: FloatArray) -> dict[str, float]:
-    tp, fp = int(np.sum(y & predicted)), int(np.sum(~y & predicted))
-    fn, tn = int(np.sum(y & ~predicted)), int(np.sum(~y & ~predicted))
-    recall = tp / max(1, tp + fn)
-    precision = tp / max(1, tp + fp)
-    result = {
-        "accuracy": (tp + tn) / max(1, len(y)),
-        "balanced_accuracy": (recall + tn / max(1, tn + fp)) / 2,
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / max(1e-12, precision + recall),
-    }
-    auroc = _auroc(y, scores)
-    if auroc is not None:
-        result["auroc"] = auroc
-    return result
-
-
-def summarise(per_fold: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation of each metric over folds (and seeds)."""
-    summary: dict[str, dict[str, float]] = {}
-    for metric in METRICS:
-        values = [fold[metric] for fold in per_fold if metric in fold]
-        if values:
-            sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-            summary[metric] = {"mean": round(float(np.mean(values)), 4), "sd": round(sd, 4)}
-    return summary
-
-
-# -- the logistic model -----------------------------------------------------------------------

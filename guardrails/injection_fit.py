@@ -38,16 +38,14 @@ from ragwright.guardrails.injection import (
     text_features,
 )
 from ragwright.guardrails.injection_cv import (
-    METRICS,
     BoolArray,
     FloatArray,
     IndexArray,
-    binary_metrics,
     folds,
     near_duplicate_groups,
-    summarise,
 )
 from ragwright.jsonl import read_jsonl
+from ragwright.metrics import binary_metrics, summarise
 
 __all__ = [
     "BASELINE",
@@ -55,10 +53,8 @@ __all__ = [
     "C_GRID",
     "HASHED_VALUE",
     "METHODS",
-    "METRICS",
     "Dataset",
     "FittedDetector",
-    "binary_metrics",
     "cross_validate",
     "fit_detector",
     "fit_logistic",
@@ -66,7 +62,6 @@ __all__ = [
     "load_dataset",
     "main",
     "near_duplicate_groups",
-    "summarise",
     "weights_document",
 ]
 
@@ -232,7 +227,7 @@ Method = Callable[[IndexArray, IndexArray, int], tuple[BoolArray, FloatArray]]
 
 def cross_validate(
     data: Dataset, *, k: int = 5, seeds: Sequence[int] = (0, 1, 2)
-) -> dict[str, list[dict[str, float]]]:
+) -> dict[str, list[dict[str, float | None]]]:
     """Test-fold metrics of each of METHODS, for every fold of every seed."""
 
     def keyword(_train: IndexArray, test: IndexArray, _seed: int) -> tuple[BoolArray, FloatArray]:
@@ -249,7 +244,7 @@ def cross_validate(
         return scores >= fitted.model["threshold"], scores
 
     methods: dict[str, Method] = dict(zip(METHODS, (keyword, cues, learned), strict=True))
-    result: dict[str, list[dict[str, float]]] = {name: [] for name in METHODS}
+    result: dict[str, list[dict[str, float | None]]] = {name: [] for name in METHODS}
     everything = np.arange(len(data.texts))
     for seed in seeds:
         for test in folds(data.labels, data.groups, k=k, seed=seed):

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ragwright.errors import ConfigError, GuardrailBlockedError
 from ragwright.guardrails.findings import Span
-from ragwright.guardrails.injection import InjectionDetector
+from ragwright.guardrails.injection import InjectionDetector, default_weights
 from ragwright.guardrails.pii import PII_KINDS, find_pii, redact
 from ragwright.rag.guard import GuardAction, Guarded, GuardFinding
 from ragwright.settings import GuardMode, GuardrailSettings, Settings
@@ -79,12 +79,16 @@ class Guardrails:
             )
         self.config = config
         self.pii_kinds = tuple(config.pii_kinds) if config.pii_kinds else DEFAULT_PII_KINDS
-        self.injection = injection or InjectionDetector.default()
-        if config.injection_threshold is not None:
-            self.injection.threshold = config.injection_threshold
+        self.injection = injection or InjectionDetector(
+            default_weights(), threshold=config.injection_threshold
+        )
         if groundedness is None and config.groundedness != "off":
             raise ValueError("the groundedness check needs a scorer (Guardrails.from_settings)")
         self.groundedness = groundedness
+        # settings first, else the judge's calibrated threshold (unused when the check is off)
+        configured = config.groundedness_threshold
+        calibrated = groundedness.threshold if groundedness is not None else 1.0
+        self.groundedness_threshold = calibrated if configured is None else configured
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Guardrails:
@@ -111,11 +115,10 @@ class Guardrails:
         text, pii = self._pii("pii_input", self.config.pii_input, question)
         findings.extend(pii)
         self._log(findings)
-        blocking = [f for f in findings if f.action == "block"]
-        if blocking:
+        blocking = next((f for f in findings if f.action == "block"), None)
+        if blocking is not None:
             raise GuardrailBlockedError(
-                f"the question was refused by the {blocking[0].check} guardrail:"
-                f" {blocking[0].message}",
+                f"the question was refused by the {blocking.check} guardrail: {blocking.message}",
                 findings,
             )
         return Guarded(text, findings)
@@ -125,8 +128,7 @@ class Guardrails:
         mode = self.config.groundedness
         if mode != "off" and self.groundedness is not None and answer.strip():
             probability = self.groundedness.unsupported_probability(answer, contexts)
-            threshold = self.config.groundedness_threshold
-            if probability >= (self.groundedness.threshold if threshold is None else threshold):
+            if probability >= self.groundedness_threshold:
                 findings.append(
                     GuardFinding(
                         check="groundedness",

@@ -159,24 +159,16 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
 
     def with_retriever(self, retriever: Retriever) -> RagChain:
         """The same chain over another retriever (a server refreshing after a reindex)."""
-        return RagChain(
-            retriever,
-            self.store,
-            self.model,
-            prompt=self.prompt,
-            top_k=self.top_k,
-            guard=self.guard,
-        )
+        return self._rebuilt(retriever, self.guard)
 
     def with_guard(self, guard: Guard | None) -> RagChain:
         """The same chain with other guardrails (or none)."""
+        return self._rebuilt(self.retriever, guard)
+
+    def _rebuilt(self, retriever: Retriever, guard: Guard | None) -> RagChain:
+        # A new instance, not a copy: the LCEL pipeline is bound to its instance's steps.
         return RagChain(
-            self.retriever,
-            self.store,
-            self.model,
-            prompt=self.prompt,
-            top_k=self.top_k,
-            guard=guard,
+            retriever, self.store, self.model, prompt=self.prompt, top_k=self.top_k, guard=guard
         )
 
     # Runnable interface ----------------------------------------------------

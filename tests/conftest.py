@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -140,6 +141,16 @@ def write_golden(path: Path, cases: list[dict[str, object]] = SMALL_GOLDEN) -> P
     """A golden set about SMALL_DOCS, one JSON object per line."""
     path.write_text("\n".join(json.dumps(c) for c in cases) + "\n", encoding="utf-8")
     return path
+
+
+def cost_rows(path: Path) -> list[sqlite3.Row]:
+    """Every row of a cost store's ``calls`` table, read raw (not through the store)."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM calls ORDER BY id").fetchall()
+    finally:
+        conn.close()
 
 
 def run_cli(

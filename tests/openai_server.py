@@ -140,6 +140,8 @@ class OpenAIServer:
         self.delay_s = delay_s
         self.default_usage = default_usage
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0  # requests being handled now
+        self.peak_in_flight = 0  # the most handled at once, for concurrency limits
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -225,6 +227,16 @@ class OpenAIServer:
 
     # -- serving ---------------------------------------------------------------
     def _handle(self, handler: _Handler, method: str) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            self._serve(handler, method)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _serve(self, handler: _Handler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         try:

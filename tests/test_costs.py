@@ -22,6 +22,7 @@ from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Messa
 from ragwright.settings import load_settings
 from ragwright.sqlite import StoreError, connect, execute_script, migrate
 from ragwright.usage import Usage
+from tests.conftest import cost_rows
 
 PRICING_LOGGER = "ragwright.costs.pricing"
 
@@ -55,15 +56,6 @@ def _record(
         status=status,
         error_type=error_type,
     )
-
-
-def _rows(path: Path) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM calls ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 # --- Usage ---------------------------------------------------------------------------
@@ -213,7 +205,7 @@ def test_store_group_cost_is_none_when_any_call_unpriced(store: CostStore) -> No
     assert by_prompt["b"].cost_usd == pytest.approx(0.25)
     assert by_prompt["b"].unpriced_calls == 0
     # The unpriced NULL survives the round trip (not stored as 0).
-    assert [r["cost_usd"] for r in _rows(store.path)] == [0.5, None, 0.25]
+    assert [r["cost_usd"] for r in cost_rows(store.path)] == [0.5, None, 0.25]
 
 
 def test_store_group_by_day_prompt_operation(store: CostStore) -> None:
@@ -271,7 +263,7 @@ def test_store_error_rate(store: CostStore) -> None:
     groups = {g.key: g for g in store.group(by="model")}
     assert groups["openai/gpt-4o-mini"].error_rate == pytest.approx(0.25)
     assert groups["openai/gpt-4o"].error_rate == pytest.approx(1.0)
-    rows = _rows(store.path)
+    rows = cost_rows(store.path)
     assert [r["error_type"] for r in rows if r["status"] == "error"] == [
         "ProviderHTTPError",
         "ProviderTimeoutError",
@@ -554,7 +546,7 @@ def test_monitor_flush_writes_buffered_records(tmp_path: Path) -> None:
         assert not path.exists() or _rows_or_empty(path) == []  # buffered, not written yet
         assert monitor.flush() == 1
         assert monitor.flush() == 0
-        rows = _rows(path)
+        rows = cost_rows(path)
         assert len(rows) == 1
         row = rows[0]
         assert (row["model"], row["operation"], row["prompt"]) == (
@@ -571,7 +563,7 @@ def test_monitor_flush_writes_buffered_records(tmp_path: Path) -> None:
 
 def _rows_or_empty(path: Path) -> list[sqlite3.Row]:
     try:
-        return _rows(path)
+        return cost_rows(path)
     except sqlite3.OperationalError:
         return []
 
@@ -596,7 +588,7 @@ def test_monitor_close_flushes_pending_records(tmp_path: Path) -> None:
     for _ in range(5):
         monitor.record(_record())
     monitor.close()
-    assert len(_rows(path)) == 5
+    assert len(cost_rows(path)) == 5
     monitor.close()  # idempotent
 
 
@@ -623,7 +615,7 @@ def test_cached_and_unknown_calls_are_priced_correctly(tmp_path: Path) -> None:
         assert cached.cost_usd == 0.0
         assert unknown.cost_usd is None
         monitor.flush()
-        assert [r["cost_usd"] for r in _rows(monitor.path)] == [0.0, None]
+        assert [r["cost_usd"] for r in cost_rows(monitor.path)] == [0.0, None]
     finally:
         monitor.close()
 
@@ -637,7 +629,7 @@ def test_metered_stub_records_success_and_failure(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="stub failure"):
             bad.generate(_request(prompt="p2"))
         monitor.flush()
-        first, second = _rows(monitor.path)
+        first, second = cost_rows(monitor.path)
         assert first["status"] == "ok"
         assert first["operation"] == "judge"
         assert first["latency_ms"] == 12.5
@@ -665,7 +657,7 @@ def test_monitor_for_is_shared_per_path_and_uses_settings_prices(tmp_path: Path)
         assert metered(model, settings) is model  # never wrapped twice
         model.generate(_request())
         monitor.flush()
-        assert [r["cost_usd"] for r in _rows(monitor.path)] == [pytest.approx(9.0)]
+        assert [r["cost_usd"] for r in cost_rows(monitor.path)] == [pytest.approx(9.0)]
     finally:
         monitor.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from ragwright.evals.gate import evaluate_gate, paired_bootstrap_ci
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.local import LocalJudge
 from ragwright.evals.results import EvalRun
-from ragwright.evals.runner import run_eval
+from ragwright.evals.runner import run_evals_blocking
 from ragwright.flows.ingest import ingest
 from ragwright.prompts.files import content_hash, read_manifest, write_manifest
 from ragwright.prompts.model import VersionRecord
@@ -114,9 +113,10 @@ def evaluate(
 ) -> EvalRun:
     chain = chain or RagChain.from_settings(settings)
     judge = LocalJudge(embedder_from_settings(settings))
-    return asyncio.run(
-        run_eval(chain, load_golden_set(golden), judge, prompt=prompt, concurrency=4)
+    [run] = run_evals_blocking(
+        chain, load_golden_set(golden), judge, prompts=[prompt], concurrency=4
     )
+    return run
 
 
 def test_run_scores_every_case(settings: Settings, tmp_path: Path) -> None:
@@ -236,8 +236,6 @@ def test_answer_correctness_against_references(settings: Settings, tmp_path: Pat
 
 def test_compared_versions_run_interleaved(settings: Settings, tmp_path: Path) -> None:
     """Each case runs both versions back to back, the first one alternating."""
-    from ragwright.evals.runner import run_evals_blocking
-
     golden = load_golden_set(write_golden(tmp_path / "set.jsonl"))
     model = FunctionChatModel(lambda request: "I cannot answer from the provided documents.")
     chain = RagChain.from_settings(settings, chat_model=model)

@@ -25,8 +25,8 @@ from ragwright.guardrails.injection_fit import (
     load_dataset,
     main,
     near_duplicate_groups,
-    summarise,
 )
+from ragwright.metrics import summarise
 from tests.conftest import SHARED_DATA, requires_shared_data
 
 DEV = SHARED_DATA / "guardrails" / "prompt_injection_dev.jsonl"

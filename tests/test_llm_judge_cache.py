@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.llm import LLMJudge
 from ragwright.evals.judges.registry import judge_from_settings
-from ragwright.evals.runner import run_eval, run_eval_blocking
+from ragwright.evals.runner import run_evals_blocking
 from ragwright.flows.ingest import ingest
 from ragwright.prompts.store import PromptStore
 from ragwright.providers.guard import override_allow_model_requests
@@ -142,15 +141,14 @@ def endpoint_settings(small_docs: Path, openai_server: OpenAIServer) -> Settings
 
 def run_once(settings: Settings, golden: Path) -> Any:
     chain = RagChain.from_settings(settings, cached=settings.eval_cache)
-    return asyncio.run(
-        run_eval(
-            chain,
-            load_golden_set(golden),
-            judge_from_settings(settings),
-            prompt="rag_answer:production",
-            concurrency=4,
-        )
+    [run] = run_evals_blocking(
+        chain,
+        load_golden_set(golden),
+        judge_from_settings(settings),
+        prompts=["rag_answer:production"],
+        concurrency=4,
     )
+    return run
 
 
 def test_identical_rerun_makes_zero_model_calls(
@@ -170,14 +168,12 @@ def test_identical_rerun_makes_zero_model_calls(
     # a changed prompt version is a different request: it misses the cache
     chain = RagChain.from_settings(endpoint_settings, cached=True)
     with override_allow_model_requests(True):
-        asyncio.run(
-            run_eval(
-                chain,
-                load_golden_set(golden),
-                judge_from_settings(endpoint_settings),
-                prompt="rag_answer@v2",
-                concurrency=2,
-            )
+        run_evals_blocking(
+            chain,
+            load_golden_set(golden),
+            judge_from_settings(endpoint_settings),
+            prompts=["rag_answer@v2"],
+            concurrency=2,
         )
     assert len(openai_server.requests) > calls
 
@@ -206,7 +202,7 @@ def test_gate_style_runs_share_chain_and_judge_across_loops(
     llm_judge = judge_from_settings(endpoint_settings)
     with override_allow_model_requests(True):
         runs = [
-            run_eval_blocking(chain, golden, llm_judge, prompt=prompt, concurrency=2)
+            run_evals_blocking(chain, golden, llm_judge, prompts=[prompt], concurrency=2)[0]
             for prompt in ("rag_answer@v1", "rag_answer@v2")
         ]
     assert [r.summary.errors for r in runs] == [0, 0]
@@ -230,29 +226,13 @@ def test_eval_concurrency_bounds_requests_not_cases(
         "gpt-4o-mini", base_url=openai_server.base_url, timeout_s=5, max_retries=0
     )
     three_samples = LLMJudge(model, PromptStore(REPO / "prompts"), samples=3)
-    in_flight, most = 0, 0
-    lock = threading.Lock()
-    handle = openai_server._handle
-
-    def counting(handler: Any, method: str) -> None:
-        nonlocal in_flight, most
-        with lock:
-            in_flight += 1
-            most = max(most, in_flight)
-        try:
-            handle(handler, method)
-        finally:
-            with lock:
-                in_flight -= 1
-
-    openai_server._handle = counting  # type: ignore[method-assign]
     with override_allow_model_requests(True):
-        run = run_eval_blocking(
-            chain, golden, three_samples, prompt="rag_answer:production", concurrency=2
+        [run] = run_evals_blocking(
+            chain, golden, three_samples, prompts=["rag_answer:production"], concurrency=2
         )
     assert run.summary.errors == 0
     assert len(openai_server.requests) == len(golden.cases) * (1 + 2 * 3)
-    assert most == 2
+    assert openai_server.peak_in_flight == 2
 
 
 def test_cached_baseline_and_fresh_candidate_compare_latency_fairly(
@@ -267,9 +247,9 @@ def test_cached_baseline_and_fresh_candidate_compare_latency_fairly(
 
     def run(prompt: str) -> Any:
         chain = RagChain.from_settings(endpoint_settings, cached=True)
-        return run_eval_blocking(
-            chain, golden, judge_from_settings(endpoint_settings), prompt=prompt, concurrency=2
-        )
+        return run_evals_blocking(
+            chain, golden, judge_from_settings(endpoint_settings), prompts=[prompt], concurrency=2
+        )[0]
 
     with override_allow_model_requests(True):
         run("rag_answer@v1")

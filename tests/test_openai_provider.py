@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +22,7 @@ from ragwright.providers.base import ChatRequest, Message
 from ragwright.providers.guard import override_allow_model_requests
 from ragwright.providers.openai_compat import OpenAICompatibleChatModel
 from ragwright.tokens import count_tokens
+from tests.conftest import cost_rows
 from tests.openai_server import (
     Completion,
     Delay,
@@ -288,7 +286,7 @@ def test_agenerate_parses_usage_and_sends_the_same_body(openai_server: OpenAISer
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
 
 
-def test_agenerate_concurrent_calls(openai_server: OpenAIServer) -> None:
+def test_agenerate_concurrentcost_rows(openai_server: OpenAIServer) -> None:
     model = _model(openai_server)
 
     async def many() -> list[str]:
@@ -329,15 +327,6 @@ def test_agenerate_timeout(openai_server: OpenAIServer) -> None:
 # --- metering ------------------------------------------------------------------------------
 
 
-def _calls(path: Path) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM calls ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
 def test_metered_provider_records_each_call(openai_server: OpenAIServer, tmp_path: Path) -> None:
     openai_server.enqueue(
         Completion("ok", usage={"prompt_tokens": 1000, "completion_tokens": 500}),
@@ -354,7 +343,7 @@ def test_metered_provider_records_each_call(openai_server: OpenAIServer, tmp_pat
                 model.generate(_request(prompt="rag_answer"))
             asyncio.run(model.agenerate(_request(prompt="judge_faith", operation="judge")))
         assert monitor.flush() == 3
-        ok, failed, judged = _calls(path)
+        ok, failed, judged = cost_rows(path)
 
         assert ok["provider"] == "openai"
         assert ok["model"] == "gpt-4o-mini"
@@ -403,7 +392,7 @@ def test_metered_timeout_and_estimated_usage(openai_server: OpenAIServer, tmp_pa
                 model.generate(_request())
             model.generate(_request())
         monitor.flush()
-        timed_out, estimated = _calls(monitor.path)
+        timed_out, estimated = cost_rows(monitor.path)
         assert timed_out["status"] == "error"
         assert timed_out["error_type"] == "ProviderTimeoutError"
         assert timed_out["latency_ms"] >= 250
@@ -425,7 +414,7 @@ def test_blocked_call_through_meter_is_recorded_as_error(
         with pytest.raises(ModelRequestsBlockedError):
             model.generate(_request())
         monitor.flush()
-        (row,) = _calls(monitor.path)
+        (row,) = cost_rows(monitor.path)
         assert row["error_type"] == "ModelRequestsBlockedError"
         assert openai_server.requests == []
     finally:
@@ -481,23 +470,6 @@ def test_request_slots_bound_requests_in_flight(openai_server: OpenAIServer) -> 
 
     openai_server.delay_s = 0.1
     model = _model(openai_server)
-    in_flight = 0
-    most = 0
-    lock = threading.Lock()
-    handle = openai_server._handle
-
-    def counting(handler: Any, method: str) -> None:
-        nonlocal in_flight, most
-        with lock:
-            in_flight += 1
-            most = max(most, in_flight)
-        try:
-            handle(handler, method)
-        finally:
-            with lock:
-                in_flight -= 1
-
-    openai_server._handle = counting  # type: ignore[method-assign]
 
     async def many() -> list[str]:
         with request_slots(3):
@@ -513,7 +485,7 @@ def test_request_slots_bound_requests_in_flight(openai_server: OpenAIServer) -> 
         texts = asyncio.run(many())
         elapsed = time.monotonic() - started
     assert texts == [f"q{i}" for i in range(12)]
-    assert most == 3  # never more than the slots, and the slots were used
+    assert openai_server.peak_in_flight == 3  # never more than the slots, and all used
     assert elapsed >= 4 * 0.1  # 12 requests through 3 slots: at least 4 rounds
     with pytest.raises(ValueError, match="at least 1"), request_slots(0):
         pass

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ragwright.text import content_words
+
 __all__ = [
     "CorrectnessVerdict",
     "HallucinationVerdict",
@@ -47,7 +49,6 @@ class CorrectnessVerdict:
     score: float | None  # None unless outcome == "ok"
     reason: str = ""
     outcome: Outcome = "ok"
-    method: str = "reference recall"
 
 
 def reference_recall(answer: str, reference: str) -> float:
@@ -56,8 +57,6 @@ def reference_recall(answer: str, reference: str) -> float:
     The offline correctness measure: recall rather than F1, because a good answer
     may say more than a terse reference, and a refusal shares nothing with it.
     """
-    from ragwright.text import content_words
-
     wanted = content_words(reference)
     if not wanted:
         return 1.0

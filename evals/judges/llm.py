@@ -200,11 +200,9 @@ class LLMJudge(Judge):
         try:
             results = await self._samples(rendered, CorrectnessJudgment)
         except ProviderError as exc:
-            return CorrectnessVerdict(None, str(exc)[:300], outcome="error", method=self.name)
+            return CorrectnessVerdict(None, str(exc)[:300], outcome="error")
         parsed = [r for r in results if isinstance(r, CorrectnessJudgment)]
         if not parsed:
             raw = next(r for r in results if isinstance(r, str))
-            return CorrectnessVerdict(None, raw[:300], outcome="unparseable", method=self.name)
-        return CorrectnessVerdict(
-            round(fmean(p.score for p in parsed), 4), parsed[0].reason, method=self.name
-        )
+            return CorrectnessVerdict(None, raw[:300], outcome="unparseable")
+        return CorrectnessVerdict(round(fmean(p.score for p in parsed), 4), parsed[0].reason)

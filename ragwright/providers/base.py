@@ -90,7 +90,7 @@ class ChatModel(ABC):
     async def aclose(self) -> None:
         """Release what is bound to the running event loop (HTTP connections).
 
-        Call it before the loop ends (``run_eval_blocking`` does): a connection
+        Call it before the loop ends (``run_evals_blocking`` does): a connection
         left for the garbage collector tries to close on a loop that is gone.
         The model stays usable; a later call opens new connections.
         """

@@ -31,6 +31,7 @@ from ragwright.settings import Settings, load_settings
 __all__ = ["flow_settings", "ingest", "ingest_flow"]
 
 INGEST_FIELDS = (
+    "project_root",  # a worker started elsewhere still reads this project's ragwright.toml
     "home",
     "docs_dir",
     "chroma_url",

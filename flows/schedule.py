@@ -48,7 +48,6 @@ __all__ = [
 DEFAULT_NAME = "ragwright-reindex"
 DEFAULT_CRON = "0 * * * *"  # hourly, on the hour
 CRON_FIELDS = 5
-PATH_FIELDS = ("home", "docs_dir")
 
 
 def validate_cron(cron: str) -> str:
@@ -79,15 +78,11 @@ def validate_cron(cron: str) -> str:
 def deployment_parameters(settings: Settings, docs_dir: Path | None = None) -> dict[str, Any]:
     """The parameters every run of the deployment gets: non-secret settings and docs folder.
 
-    Paths are made absolute, so a run reads the same folders whatever working
-    directory the process that executes it was started in.
+    Settings carry absolute paths and the project root, so a run reads the same
+    folders whatever working directory the process that executes it was started in.
     """
-    params = flow_settings(settings)
-    for key in PATH_FIELDS:
-        if key in params:
-            params[key] = str(Path(params[key]).resolve())
     return {
-        "settings": params,
+        "settings": flow_settings(settings),
         "docs_dir": str(docs_dir.resolve()) if docs_dir is not None else None,
     }
 

@@ -111,7 +111,7 @@ class Lifecycle:
         self.on_change = on_change  # e.g. mirror the prompt to MLflow's registry
 
     def _write(self, name: str, manifest: Manifest) -> None:
-        write_manifest(self.store.folder(name) / MANIFEST, manifest)
+        write_manifest(self.store.writable_folder(name) / MANIFEST, manifest)
         if self.on_change is not None:
             self.on_change(name)
 
@@ -131,20 +131,44 @@ class Lifecycle:
             )
         return manifest, record
 
+    def copy(self, name: str) -> Path:
+        """Copy a built-in prompt into the project, where it overrides the built-in one.
+
+        Version files and ``prompt.yaml`` are copied byte for byte, so hashes, aliases
+        and history carry over and the copy serves exactly what the package did.
+        """
+        layer = self.store.layer_of(name)
+        if layer.writable:
+            raise PromptError(
+                f"'{name}' is already a project prompt ({layer.root / name}): change it with"
+                f" `ragwright prompts new {name} --from VERSION`"
+            )
+        source = layer.root / name
+        target = self.store.root / name
+        if target.exists():
+            raise PromptError(f"{target} exists but holds no {MANIFEST}: move it away first")
+        target.mkdir()
+        for path in sorted(source.iterdir()):
+            if path.is_file() and (path.name == MANIFEST or path.suffix == ".jinja2"):
+                (target / path.name).write_bytes(path.read_bytes())
+        return target
+
     def new(self, name: str, from_version: str) -> Path:
         """Copy ``from_version`` to the next free version number, as a draft to edit."""
+        folder = self.store.writable_folder(name)
         source = self.store.get(f"{name}@{from_version}")
         existing = self.store.version_ids(name)
         target_id = f"v{max(version_number(v) for v in existing) + 1}"
-        target = self.store.folder(name) / f"{target_id}.jinja2"
+        target = folder / f"{target_id}.jinja2"
         target.write_bytes(source.file.path.read_bytes())
         return target
 
     def publish(self, name: str, version: str, *, by: str | None = None) -> VersionRecord:
         """Freeze a draft: record its content hash. Published versions never change."""
+        folder = self.store.writable_folder(name)
         manifest = self.store.manifest(name)
-        file = read_version(self.store.folder(name) / f"{version}.jinja2")
-        self.store.renderer.compile(file)  # syntax and sandbox check before freezing
+        file = read_version(folder / f"{version}.jinja2")
+        self.store.renderer(name).compile(file)  # syntax and sandbox check before freezing
         if version in manifest.versions:
             raise PromptError(
                 f"{name}@{version} is already published ({manifest.versions[version].hash[:19]}...)"
@@ -169,6 +193,7 @@ class Lifecycle:
         reason: str | None = None,
         by: str | None = None,
     ) -> HistoryEntry:
+        self.store.writable_folder(name)  # refuse a built-in prompt before looking for evidence
         manifest, record = self._verified(name, version)
         current = manifest.aliases.get(alias)
         if current == version:
@@ -205,6 +230,7 @@ class Lifecycle:
     def rollback(
         self, name: str, *, alias: str = "production", by: str | None = None
     ) -> HistoryEntry:
+        self.store.writable_folder(name)
         manifest = self.store.manifest(name)
         stack = _production_stack(manifest, alias)
         current = manifest.aliases.get(alias)

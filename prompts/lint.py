@@ -41,8 +41,9 @@ class Finding:
 
 
 def lint_store(store: PromptStore) -> list[Finding]:
+    """Findings for the project's prompts; built-in ones are checked by ragwright's own tests."""
     findings: list[Finding] = []
-    for name in store.names():
+    for name in store.names(layer="project"):
         try:
             manifest = store.manifest(name)
         except PromptFileError as exc:
@@ -97,7 +98,7 @@ def lint_store(store: PromptStore) -> list[Finding]:
 def _render_example(store: PromptStore, name: str, version: str) -> list[Finding]:
     try:
         prompt = store.get(f"{name}@{version}")
-        rendered = store.renderer.render(name, version, prompt.file, prompt.file.meta.example)
+        rendered = store.renderer(name).render(name, version, prompt.file, prompt.file.meta.example)
     except (PromptError, PromptFileError) as exc:
         return [Finding("error", name, version, f"example does not render: {exc}")]
     except RagwrightError as exc:  # pragma: no cover - defensive: any other user error

@@ -8,6 +8,12 @@
         v1.jinja2         front matter + template; immutable once published
         v2.jinja2
 
+The store has two layers. The project's ``prompts/`` is the only writable one;
+the built-in judge prompts ship as read-only package data underneath it
+(``ragwright/prompts/builtin``). A project prompt of the same name overrides a
+built-in one, so a team tunes a judge by copying it into the project
+(``ragwright prompts copy``), never by editing the installed package.
+
 The store reads from git-tracked files only, so what serves is always what
 was reviewed.
 """
@@ -17,14 +23,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ragwright.errors import PromptError
+from ragwright.errors import PromptError, ReadOnlyPromptError
 from ragwright.prompts.files import MANIFEST, VersionFile, read_manifest, read_version
 from ragwright.prompts.model import VERSION_PATTERN, Manifest, PromptRef
 from ragwright.prompts.render import RenderedPrompt, Renderer
 
-__all__ = ["PromptStore", "PromptVersion"]
+__all__ = ["BUILTIN_DIR", "Layer", "PromptStore", "PromptVersion"]
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+"""Built-in prompts (the LLM judges), shipped read-only inside the package."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One folder of prompts; the first layer holding a name serves it."""
+
+    name: Literal["project", "built-in"]
+    root: Path
+
+    @property
+    def writable(self) -> bool:
+        return self.name == "project"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,23 +69,61 @@ def version_number(version: str) -> int:
 
 
 class PromptStore:
-    """Reads prompts under ``root``; changes go through :mod:`ragwright.prompts.lifecycle`."""
+    """Reads prompts from the project's ``root`` over the built-in layer.
 
-    def __init__(self, root: Path) -> None:
+    Changes go through :mod:`ragwright.prompts.lifecycle`, which writes only in
+    :meth:`writable_folder`. ``builtin=None`` leaves the built-in layer out.
+    """
+
+    def __init__(self, root: Path, *, builtin: Path | None = BUILTIN_DIR) -> None:
         if not root.is_dir():
-            raise PromptError(f"prompt store {root} does not exist (set RAGWRIGHT_PROMPTS_DIR)")
+            raise PromptError(
+                f"prompt store {root} does not exist: create it with `ragwright init`,"
+                " or set prompts_dir in ragwright.toml"
+            )
         self.root = root.resolve()
-        self.renderer = Renderer.for_root(self.root)
+        layers = [Layer("project", self.root)]
+        if builtin is not None and builtin.resolve() != self.root:
+            layers.append(Layer("built-in", builtin.resolve()))
+        self.layers = tuple(layers)
+        self._renderers = {layer.name: Renderer.for_root(layer.root) for layer in self.layers}
 
-    def names(self) -> list[str]:
-        return sorted(p.parent.name for p in self.root.glob(f"*/{MANIFEST}"))
+    def names(self, layer: Literal["project", "built-in"] | None = None) -> list[str]:
+        """Every prompt name served, or only those a given layer holds."""
+        found = {
+            path.parent.name
+            for each in self.layers
+            if layer in (None, each.name)
+            for path in each.root.glob(f"*/{MANIFEST}")
+        }
+        return sorted(found)
+
+    def layer_of(self, name: str) -> Layer:
+        """The layer that serves ``name``: the project's, unless only the package has it."""
+        for layer in self.layers:
+            if (layer.root / name / MANIFEST).is_file():
+                return layer
+        searched = " and ".join(f"{layer.name} prompts in {layer.root}" for layer in self.layers)
+        known = ", ".join(self.names()) or "none"
+        raise PromptError(f"unknown prompt '{name}': searched {searched} (known: {known})")
 
     def folder(self, name: str) -> Path:
-        folder = self.root / name
-        if not (folder / MANIFEST).is_file():
-            known = ", ".join(self.names()) or "none"
-            raise PromptError(f"unknown prompt '{name}' in {self.root} (known: {known})")
-        return folder
+        return self.layer_of(name).root / name
+
+    def writable_folder(self, name: str) -> Path:
+        """The prompt's folder, if it is the project's: nothing writes inside the package."""
+        layer = self.layer_of(name)
+        if not layer.writable:
+            raise ReadOnlyPromptError(
+                f"'{name}' is a built-in prompt, read-only in the installed package"
+                f" ({layer.root / name}); copy it into the project with `ragwright prompts copy"
+                f" {name}`: the copy in {self.root / name} then overrides the built-in one"
+            )
+        return layer.root / name
+
+    def renderer(self, name: str) -> Renderer:
+        """The renderer of the layer serving ``name`` (``include`` stays inside a layer)."""
+        return self._renderers[self.layer_of(name).name]
 
     def manifest(self, name: str) -> Manifest:
         return read_manifest(self.folder(name) / MANIFEST)
@@ -97,11 +156,13 @@ class PromptStore:
 
     def get(self, ref: PromptRef | str) -> PromptVersion:
         name, version = self.resolve(ref)
-        folder = self.root / name  # resolve() checked that it is a prompt folder
+        folder = self.folder(name)
         file = read_version(folder / f"{version}.jinja2")
         published = version in read_manifest(folder / MANIFEST, copy=False).versions
         return PromptVersion(name=name, version=version, file=file, published=published)
 
     def render(self, ref: PromptRef | str, inputs: Mapping[str, Any]) -> RenderedPrompt:
         version = self.get(ref)
-        return self.renderer.render(version.name, version.version, version.file, inputs)
+        return self.renderer(version.name).render(
+            version.name, version.version, version.file, inputs
+        )

@@ -7,13 +7,16 @@ first to exit code 2 with a precise message and retry or report the second::
     RagwrightError
     ├── UserError                      exit code 2; message says what, where, and the fix
     │   ├── ConfigError                settings or ragwright.toml
+    │   │   └── ProjectNotFoundError   no ragwright.toml here or above (run `ragwright init`)
     │   ├── InputFileError             a file we read: .path, .line, .field
     │   │   ├── GoldenSetError         a golden set line
     │   │   └── PromptFileError        a prompt version file or prompt.yaml
     │   ├── PromptError                prompt lookup and lifecycle (unknown alias, ...)
+    │   │   ├── ReadOnlyPromptError    a change to a built-in prompt (copy it first)
     │   │   ├── RenderError            missing/unknown/mistyped variable at render time
     │   │   └── TemplateSecurityError  the sandbox refused an attribute or call
     │   ├── IndexStateError            the vector index is missing or inconsistent
+    │   ├── ScaffoldConflictError      `ragwright init` would overwrite files: .conflicts
     │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
     └── ProviderError                  a model backend failed: .provider, .model
         ├── ProviderHTTPError          non-2xx answer: .status_code, .body
@@ -37,13 +40,16 @@ __all__ = [
     "IndexStateError",
     "InputFileError",
     "ModelRequestsBlockedError",
+    "ProjectNotFoundError",
     "PromptError",
     "PromptFileError",
     "ProviderError",
     "ProviderHTTPError",
     "ProviderTimeoutError",
     "RagwrightError",
+    "ReadOnlyPromptError",
     "RenderError",
+    "ScaffoldConflictError",
     "TemplateSecurityError",
     "UserError",
 ]
@@ -61,6 +67,10 @@ class UserError(RagwrightError):
 
 class ConfigError(UserError):
     """Invalid settings (environment, ``ragwright.toml``)."""
+
+
+class ProjectNotFoundError(ConfigError):
+    """No project root: no ``ragwright.toml`` in the working directory or above it."""
 
 
 class InputFileError(UserError):
@@ -98,6 +108,10 @@ class PromptError(UserError):
     """A prompt reference, alias or lifecycle step cannot be honoured."""
 
 
+class ReadOnlyPromptError(PromptError):
+    """A lifecycle change was asked of a built-in prompt, which lives in the package."""
+
+
 class RenderError(PromptError):
     """Inputs do not satisfy a prompt version's declared variables."""
 
@@ -108,6 +122,29 @@ class TemplateSecurityError(PromptError):
 
 class IndexStateError(UserError):
     """The vector index is missing, empty or inconsistent with its records."""
+
+
+class ScaffoldConflictError(UserError):
+    """``ragwright init`` found files it would overwrite; it wrote nothing."""
+
+    def __init__(self, root: Path, conflicts: Sequence[Path], *, folders: bool = False) -> None:
+        self.conflicts = list(conflicts)
+        names = ", ".join(
+            p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+            for p in self.conflicts
+        )
+        if folders:
+            message = (
+                f"{root}: init needs folders where files are ({names}); nothing was written."
+                " Move them away first"
+            )
+        else:
+            message = (
+                f"{root}: {len(self.conflicts)} file(s) exist that init would overwrite"
+                f" ({names}); nothing was written. Move them away, or pass --force to"
+                " overwrite them"
+            )
+        super().__init__(message)
 
 
 class GuardrailBlockedError(UserError):

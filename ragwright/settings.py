@@ -1,27 +1,33 @@
 """One settings model, read once at the edge (CLI, flow entry) and passed in.
 
 Sources, highest priority first: explicit arguments, ``RAGWRIGHT_*`` environment
-variables, ``ragwright.toml`` in the working directory, defaults. Moving from one
-machine to shared services (Chroma server, MLflow tracking server, an
-OpenAI-compatible endpoint) changes settings, never code.
+variables, the project's ``ragwright.toml``, defaults. The project root is the
+nearest folder upward holding ``ragwright.toml`` (:mod:`ragwright.project`), and
+every relative path, wherever it was set, resolves against that root, so a
+command run from a subfolder reads and writes exactly what one run from the root
+does. Moving from one machine to shared services (Chroma server, MLflow tracking
+server, an OpenAI-compatible endpoint) changes settings, never code.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
-    TomlConfigSettingsSource,
 )
 
 from ragwright.errors import ConfigError
+from ragwright.project import PROJECT_FILE, project_root
 
 __all__ = [
     "LOCAL_PREFIX",
@@ -36,7 +42,8 @@ __all__ = [
 LOCAL_PREFIX = "local/"
 """Model names with this prefix are served in-process, offline, at zero cost."""
 
-BUILTIN_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+PATH_FIELDS = ("home", "docs_dir", "prompts_dir", "golden_sets_dir", "golden_set")
+"""Settings that name files or folders: relative values resolve against the project root."""
 
 
 GuardMode = Literal["off", "warn", "redact", "block"]
@@ -135,22 +142,79 @@ class BudgetSettings(BaseModel):
     warn_at: float = Field(0.8, gt=0, le=1, description="Warn from this share of the limit.")
 
 
+class ProjectFileSource(PydanticBaseSettingsSource):
+    """``<project root>/ragwright.toml``; its errors name the file (and line, where TOML says).
+
+    The root itself is reported as the ``project_root`` value, below explicit
+    arguments and ``RAGWRIGHT_PROJECT_ROOT`` in priority like every other setting.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], root: Path) -> None:
+        super().__init__(settings_cls)
+        self.root = root
+        self.path = root / PROJECT_FILE
+        self.data = read_project_file(self.path)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {**self.data, "project_root": self.root}
+
+
+def read_project_file(path: Path) -> dict[str, Any]:
+    """The TOML tables of ``ragwright.toml``; a missing file is an empty project file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the project file ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 ({exc.reason}); save it as UTF-8") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    if "project_root" in data:
+        raise ConfigError(
+            f"{path}:{_key_line(path, 'project_root')}: project_root cannot be set here:"
+            " the folder holding ragwright.toml is the project root"
+        )
+    return data
+
+
+def _key_line(path: Path, key: str) -> int | None:
+    """The line where ``key = ...`` or the ``[key]`` table starts in a TOML file, if found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = rf"^[ \t]*(\[\[?[ \t]*{re.escape(key)}[ \t]*\]\]?|{re.escape(key)}[ \t]*=)"
+    match = re.search(pattern, text, re.MULTILINE)
+    return text[: match.start()].count("\n") + 1 if match else None
+
+
 class Settings(BaseSettings):
-    """Effective configuration of ragwright; every path is relative to the working directory."""
+    """Effective configuration of ragwright; relative paths resolve against ``project_root``."""
 
     model_config = SettingsConfigDict(
         env_prefix="RAGWRIGHT_",
         env_nested_delimiter="__",
-        toml_file="ragwright.toml",
         extra="forbid",
     )
 
+    project_root: Path = Field(
+        description="Folder holding ragwright.toml; found upward from the working directory."
+    )
     home: Path = Field(Path(".ragwright"), description="Directory for all local state.")
     docs_dir: Path = Field(Path("docs"), description="Documents to ingest.")
-    prompts_dir: Path = Field(BUILTIN_PROMPTS_DIR, description="Root of the prompt store.")
+    prompts_dir: Path = Field(
+        Path("prompts"), description="The project's prompt store (built-in prompts lie beneath)."
+    )
     golden_sets_dir: Path = Path("golden_sets")
     golden_set: Path = Field(
-        Path("golden_sets/ragwright_docs.jsonl"),
+        Path("golden_sets/starter.jsonl"),
         description="Golden set the gate runs on and promotion evidence must come from.",
     )
     prompt_registry: bool = Field(
@@ -207,7 +271,28 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        explicit = (
+            init_settings.init_kwargs.get("project_root")
+            if isinstance(init_settings, InitSettingsSource)
+            else None
+        )
+        root = project_root(explicit)
+        return (init_settings, env_settings, ProjectFileSource(settings_cls, root))
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        """Anchor every relative path at the project root, whichever source set it."""
+        root = self.project_root.expanduser()
+        self.project_root = (root if root.is_absolute() else Path.cwd() / root).resolve()
+        for name in PATH_FIELDS:
+            value: Path = getattr(self, name).expanduser()
+            if not value.is_absolute():
+                setattr(self, name, self.project_root / value)
+        return self
+
+    @property
+    def project_file(self) -> Path:
+        return self.project_root / PROJECT_FILE
 
     # Derived locations: one place decides where each store lives.
     @property
@@ -255,17 +340,38 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, converting validation errors into a ConfigError that names the field."""
+    """Build settings, converting validation errors into a ConfigError that names the field.
+
+    A field set in ``ragwright.toml`` is named with the file and line it is on; a
+    field that came from elsewhere names its environment variable.
+    """
     try:
         return Settings(**overrides)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"ragwright.toml: {exc}; fix the TOML syntax") from exc
     except SettingsError as exc:
         raise ConfigError(f"{exc}; RAGWRIGHT_* values of tables must be JSON") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(
-            f"invalid settings ({problems}). Check RAGWRIGHT_* variables and ragwright.toml."
-        ) from exc
+        root = project_root(overrides.get("project_root"))
+        raise ConfigError(_describe(exc, root / PROJECT_FILE, overrides)) from exc
+
+
+def _describe(exc: ValidationError, path: Path, overrides: dict[str, Any]) -> str:
+    """One line per problem, each saying where the bad value came from."""
+    import os
+
+    data = read_project_file(path)
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        top = str(err["loc"][0]) if err["loc"] else ""
+        env = f"RAGWRIGHT_{top.upper()}"
+        if top in overrides:
+            where = "argument"
+        elif env in os.environ or any(k.startswith(f"{env}__") for k in os.environ):
+            where = env
+        elif top in data:
+            line = _key_line(path, top)
+            where = f"{path}{f':{line}' if line else ''}"
+        else:
+            where = "settings"
+        problems.append(f"{where} (field '{field}'): {err['msg']}")
+    return "invalid settings: " + "; ".join(problems)

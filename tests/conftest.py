@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -40,12 +41,19 @@ def _block_model_requests() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """All ragwright state of this test lives under tmp_path/home; cwd is tmp_path."""
+    """Every test runs in its own project: tmp_path, its state under tmp_path/home.
+
+    tmp_path gets a ragwright.toml and a copy of this repository's answer prompt
+    (prompts/rag_answer), so settings resolve there, as in any user's project, and
+    no test can write into the repository's own prompt store.
+    """
     home = tmp_path / "home"
     for key in list(os.environ):
         if key.startswith("RAGWRIGHT_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAGWRIGHT_HOME", str(home))
+    (tmp_path / "ragwright.toml").write_text("# a test's project\n", encoding="utf-8")
+    shutil.copytree(REPO / "prompts" / "rag_answer", tmp_path / "prompts" / "rag_answer")
     monkeypatch.chdir(tmp_path)
     return home
 
@@ -90,6 +98,45 @@ def write_docs(folder: Path, docs: dict[str, str] = SMALL_DOCS) -> Path:
 @pytest.fixture
 def small_docs(tmp_path: Path) -> Path:
     return write_docs(tmp_path / "docs")
+
+
+PIP = (sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input")
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ragwright's wheel, built once per session from a clean copy of the source tree.
+
+    The copy holds exactly the files git would commit (tracked and untracked, minus
+    ignored ones), so a stale ``build/`` or egg-info of the checkout cannot leak in.
+    """
+    source = tmp_path_factory.mktemp("source")
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        check=True,
+        capture_output=True,
+    ).stdout.decode("utf-8")
+    for name in filter(None, listed.split("\0")):
+        origin = REPO / name
+        if not origin.is_symlink() and not origin.exists():
+            continue  # deleted in the work tree, not yet in git
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(origin, target, follow_symlinks=False)  # ragwright/rag -> ../rag stays a link
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    [built] = out.glob("ragwright-*.whl")
+    return built
+
+
+def network_can_be_cut() -> bool:
+    """Whether this machine lets us run a command with only a loopback interface."""
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
 
 
 def requires_shared_data(*parts: str) -> pytest.MarkDecorator:

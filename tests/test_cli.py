@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli, write_docs, write_golden
+from tests.conftest import network_can_be_cut, run_cli, write_docs, write_golden
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -82,9 +82,9 @@ def test_bad_inputs_exit_2_and_change_nothing(built: Path, isolated_home: Path) 
     assert result.returncode == 2
     assert "does not exist" in result.stderr
 
-    result = run_cli("demo", "--docs", str(built / "missing"), cwd=built)
+    result = run_cli("demo", "--dir", str(golden), cwd=built)  # a file, not a folder
     assert result.returncode == 2
-    assert "does not exist" in result.stderr
+    assert f"{golden}: not a folder" in result.stderr
 
     result = run_cli("prompts", "render", "rag_answer@v1", "--input", "question=hi", cwd=built)
     assert result.returncode == 2
@@ -145,47 +145,19 @@ def test_eval_gate_logs_to_mlflow(built: Path, isolated_home: Path) -> None:
     assert "has no ragwright eval run" in missing.stderr
 
 
-def _network_can_be_cut() -> bool:
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
 @pytest.mark.slow
 @pytest.mark.network_cut
-@pytest.mark.skipif(not _network_can_be_cut(), reason="unshare -n is not permitted here")
+@pytest.mark.skipif(not network_can_be_cut(), reason="unshare -n is not permitted here")
 def test_demo_runs_with_the_network_cut(tmp_path: Path, isolated_home: Path) -> None:
-    """The demo's whole path with no network at all: only loopback exists."""
-    write_docs(tmp_path / "docs")
-    golden = tmp_path / "set.jsonl"
-    golden.write_text(
-        "\n".join(
-            json.dumps(c)
-            for c in [
-                {
-                    "id": "a",
-                    "question": "How do I roll back the production prompt?",
-                    "expected_sources": ["rollback.md"],
-                },
-                {
-                    "id": "b",
-                    "question": "Which variable switches Chroma to a server?",
-                    "expected_sources": ["chroma.md"],
-                },
-                {"id": "c", "question": "What is the Java SDK version?", "tags": ["unanswerable"]},
-            ]
-        ),
-        encoding="utf-8",
-    )
+    """The demo's whole path with no network at all, in a project it scaffolds itself."""
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "TIKTOKEN_CACHE_DIR": str(tmp_path / "empty-tiktoken-cache"),
         "HF_HOME": str(tmp_path / "empty-hf-home"),
     }
-    command = (
-        f"ip link set lo up && {sys.executable} -m ragwright.cli.app demo"
-        f" --docs docs --golden-set {golden}"
-    )
+    demo = tmp_path / "elsewhere" / "demo"
+    command = f"ip link set lo up && {sys.executable} -m ragwright.cli.app demo --dir {demo}"
     result = subprocess.run(
         ["unshare", "-n", "sh", "-c", command],
         cwd=tmp_path,
@@ -196,6 +168,8 @@ def test_demo_runs_with_the_network_cut(tmp_path: Path, isolated_home: Path) -> 
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (demo / "ragwright.toml").is_file()
+    assert (demo / "prompts" / "rag_answer" / "v2.jinja2").is_file()
     assert "gate verdict" in result.stdout
     assert "hallucination rate" in result.stdout
     assert "refused" in result.stdout  # the guardrails step blocks the injection
@@ -205,36 +179,30 @@ def test_demo_runs_with_the_network_cut(tmp_path: Path, isolated_home: Path) -> 
 
 
 @pytest.mark.slow
-def test_wheel_has_one_top_level_package(tmp_path: Path) -> None:
+def test_wheel_has_one_top_level_package(wheel: Path) -> None:
     import zipfile
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    [wheel] = tmp_path.glob("ragwright-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"ragwright"}
     for needed in (
         "ragwright/rag/chain.py",
         "ragwright/evals/gate.py",
-        "ragwright/prompts/rag_answer/v1.jinja2",
-        "ragwright/prompts/rag_answer/prompt.yaml",
+        "ragwright/prompts/builtin/judge_relevance/v1.jinja2",
+        "ragwright/prompts/builtin/judge_relevance/prompt.yaml",
         "ragwright/evals/templates/report.html.jinja2",
+        "ragwright/evals/judges/local_weights.json",
+        "ragwright/guardrails/injection_weights.json",
         "ragwright/pricing.yaml",
         "ragwright/flows/ingest.py",
         "ragwright/guardrails/__init__.py",
+        "ragwright/scaffold/template/ragwright.toml",
+        "ragwright/scaffold/template/workflow.yml",
+        "ragwright/scaffold/template/prompts/rag_answer/v1.jinja2",
+        "ragwright/scaffold/template/demo/rag_answer_v2.jinja2",
+        "ragwright/scaffold/template/golden_sets/starter.jsonl",
+        "ragwright/scaffold/template/docs/getting-started.md",
     ):
         assert needed in names
+    # this repository's own prompts are project data, not package data
+    assert not [n for n in names if n.startswith("ragwright/prompts/rag_answer/")]

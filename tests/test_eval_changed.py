@@ -1,4 +1,4 @@
-"""``changed_prompt_versions`` on real git repositories, and the workflow that uses it.
+"""``changed_prompt_versions`` on real git repositories.
 
 Each test builds a repository in ``tmp_path`` with the shipped ``rag_answer`` prompt
 committed on ``main``, branches ``feature`` off it, makes the change a pull request
@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ragwright.errors import PromptFileError, UserError
 from ragwright.evals.changes import ChangedVersion, changed_prompt_versions
 from ragwright.prompts.files import read_manifest, write_manifest
 from ragwright.prompts.lifecycle import Lifecycle
 from ragwright.prompts.store import PromptStore
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli, write_docs, write_golden
 
-WORKFLOW = REPO / ".github" / "workflows" / "prompt-eval.yml"
 PROMPTS = Path("prompts")
 
 GIT_ENV = {
@@ -103,6 +102,7 @@ def repo(tmp_path: Path) -> Path:
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     shutil.copytree(REPO / "prompts" / "rag_answer", root / "prompts" / "rag_answer")
+    (root / "ragwright.toml").write_text("# a project\n", encoding="utf-8")
     (root / "README.md").write_text("# demo\n", encoding="utf-8")
     commit(root, "base")
     git(root, "switch", "-q", "-c", "feature")
@@ -294,26 +294,6 @@ def test_changed_version_ref_and_json() -> None:
     ]
 
 
-def test_workflow_parses_and_wires_the_commands() -> None:
-    text = WORKFLOW.read_text(encoding="utf-8")
-    workflow = yaml.safe_load(text)
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
-    assert triggers["pull_request"]["paths"] == ["prompts/**", "golden_sets/**"]
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
-    steps = workflow["jobs"]["gate"]["steps"]
-    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
-    assert checkout["with"]["fetch-depth"] == 0
-    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
-    assert python["with"]["python-version"] == "3.11"
-    runs = "\n".join(s.get("run", "") for s in steps)
-    assert "ragwright eval changed --base" in runs
-    assert "--json" in runs
-    assert "ragwright eval gate --candidate" in runs
-    assert "RAGWRIGHT_MLFLOW_TRACKING_URI" in text
-    assert "shell=True" not in text
-    assert all(s.get("name") for s in steps), "every step is named for the log"
-
-
 def test_cli_lists_candidates_as_json(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`ragwright eval changed` is the command CI calls; run it for real in the repo."""
     write_version(repo, "rag_answer", "v3", tweak="Be brief.")
@@ -340,3 +320,51 @@ def test_cli_lists_candidates_as_json(repo: Path, monkeypatch: pytest.MonkeyPatc
     )
     assert missing.returncode == 2
     assert "git fetch" in missing.stderr
+
+
+@pytest.mark.slow
+def test_gate_changed_gates_each_candidate_and_writes_one_comment(
+    repo: Path, isolated_home: Path
+) -> None:
+    """`eval gate --changed`, run for real: one pass, one fail, one skip, one comment."""
+    write_docs(repo / "docs")
+    (repo / "golden_sets").mkdir()
+    write_golden(repo / "golden_sets" / "starter.jsonl")
+    commit(repo, "docs and golden set")
+    ok = repo / "prompts" / "rag_answer" / "v3.jinja2"
+    ok.write_text(
+        (repo / "prompts/rag_answer/v1.jinja2")
+        .read_text("utf-8")
+        .replace("You answer questions", "You answer short questions"),
+        encoding="utf-8",
+    )
+    blind = repo / "prompts" / "rag_answer" / "v4.jinja2"  # shows the model no sources
+    blind.write_text(
+        re.sub(
+            r"{% for c in contexts %}.*?{% endfor %}",
+            "{# sources withheld #}",
+            ok.read_text("utf-8"),
+            flags=re.DOTALL,
+        ),
+        encoding="utf-8",
+    )
+    publish(repo, "rag_answer", "v3")
+    store = PromptStore(repo / "prompts")
+    Lifecycle(store).copy("judge_relevance")
+    commit(repo, "v3, v4 and a judge override")
+
+    assert run_cli("index", "run", cwd=repo).returncode == 0
+    result = run_cli(
+        "eval", "gate", "--changed", "--base", "main", "--comment", "out/c.md", "--no-mlflow",
+        cwd=repo / "docs",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    comment = (repo / "docs" / "out" / "c.md").read_text(encoding="utf-8")
+    assert "## ragwright prompt gate: ❌ 1 of 2 candidate(s) failed the gate" in comment
+    assert "| `rag_answer@v3` | `rag_answer:production` | added | ✅ passed |" in comment
+    assert "| `rag_answer@v4` | `rag_answer:production` | added | ❌ failed |" in comment
+    assert "| `judge_relevance@v1` | `judge_relevance:production` | added | ➖ skipped |" in (
+        comment
+    )
+    assert comment.count("<details>") == 2
+    assert "never its instructions" in comment

@@ -87,7 +87,7 @@ def write_golden(path: Path, cases: list[dict[str, object]] = CASES) -> Path:
 def store(tmp_path: Path) -> Path:
     """A copy of the built-in store plus v3 (ignores context) and v4 (byte copy of v1)."""
     root = tmp_path / "prompts"
-    shutil.copytree(REPO / "prompts" / "rag_answer", root / "rag_answer")
+    # the test's project already holds a copy of rag_answer (conftest.isolated_home)
     folder = root / "rag_answer"
     (folder / "v3.jinja2").write_text(IGNORES_CONTEXT, encoding="utf-8")
     shutil.copyfile(folder / "v1.jinja2", folder / "v4.jinja2")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from ragwright.prompts.model import VersionRecord
 from ragwright.prompts.registry import RegistryMirror
 from ragwright.prompts.store import PromptStore
 from tests import conftest
-from tests.conftest import REPO, write_docs, write_golden
+from tests.conftest import write_docs, write_golden
 
 EVIDENCE = Evidence(run_id="run-123", golden_set="set", golden_set_hash="sha256:g")
 
@@ -36,7 +35,7 @@ def has_evidence(name: str, version: str, prompt_hash: str) -> Evidence | None:
 @pytest.fixture
 def store(tmp_path: Path) -> PromptStore:
     root = tmp_path / "prompts"
-    shutil.copytree(REPO / "prompts" / "rag_answer", root / "rag_answer")
+    # the test's project already holds a copy of rag_answer (conftest.isolated_home)
     return PromptStore(root)
 
 
@@ -228,7 +227,6 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_prompt_pr_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """new → publish → promote refused → gate passes → promote → history → rollback."""
     prompts = tmp_path / "prompts"
-    shutil.copytree(REPO / "prompts" / "rag_answer", prompts / "rag_answer")
     write_docs(tmp_path / "docs")
     golden = tmp_path / "set.jsonl"
     write_golden(golden)

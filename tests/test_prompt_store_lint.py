@@ -156,7 +156,8 @@ def test_store_root_must_exist(tmp_path: Path) -> None:
 def test_names_lists_only_folders_with_a_manifest(root: Path) -> None:
     (root / "not_a_prompt").mkdir()
     (root / "not_a_prompt" / "v1.jinja2").write_text(version_text(), encoding="utf-8")
-    assert PromptStore(root).names() == ["greet", "other"]
+    assert PromptStore(root, builtin=None).names() == ["greet", "other"]
+    assert PromptStore(root).names(layer="project") == ["greet", "other"]
 
 
 def test_version_ids_are_numeric_and_ignore_stray_files(root: Path) -> None:
@@ -280,11 +281,12 @@ def test_write_manifest_round_trips(tmp_path: Path) -> None:
             )
         ],
     )
-    path = tmp_path / "prompt.yaml"
+    path = tmp_path / "greet" / "prompt.yaml"
+    path.parent.mkdir()
     write_manifest(path, manifest)
 
     assert read_manifest(path) == manifest
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["prompt.yaml"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["prompt.yaml"]
 
 
 @pytest.mark.parametrize("crash_in", ["replace", "fsync"])

@@ -28,8 +28,10 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     settings = load_settings()
 
-    assert settings.home == Path(".ragwright")
-    assert settings.docs_dir == Path("docs")
+    assert settings.project_root == tmp_path.resolve()
+    assert settings.home == tmp_path.resolve() / ".ragwright"
+    assert settings.docs_dir == tmp_path.resolve() / "docs"
+    assert settings.golden_set == tmp_path.resolve() / "golden_sets" / "starter.jsonl"
     assert settings.top_k == 5
     assert settings.retrieval == "dense"
     assert settings.chunk_tokens == 200

@@ -8,7 +8,6 @@ clear message and exit with code 2; tracebacks are for bugs.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +15,7 @@ import typer
 from ragwright.cli import costs as costs_cli
 from ragwright.cli import eval as eval_cli
 from ragwright.cli import index as index_cli
+from ragwright.cli import project as project_cli
 from ragwright.cli import prompts as prompts_cli
 from ragwright.cli.output import console, err_console
 
@@ -36,11 +36,16 @@ app.add_typer(index_cli.app, name="index")
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(costs_cli.app, name="costs")
+app.command()(project_cli.init)
+app.command()(project_cli.demo)
 
 
 @app.command()
 def config() -> None:
-    """Print the effective settings (environment, ragwright.toml, defaults); secrets masked."""
+    """Print the effective settings (environment, ragwright.toml, defaults); secrets masked.
+
+    ``project_root`` is the folder whose ragwright.toml was read; every path is absolute.
+    """
     import json
 
     from ragwright.settings import load_settings
@@ -109,21 +114,6 @@ def serve(
     uvicorn.run(create_app(chain), host=host, port=port)
 
 
-@app.command()
-def demo(
-    docs: Annotated[Path | None, typer.Option(help="Documents folder (default: settings).")] = None,
-    golden_set: Annotated[
-        Path | None, typer.Option(help="Golden set to evaluate (default: settings.golden_set).")
-    ] = None,
-) -> None:
-    """Ingest the docs, answer questions, evaluate production vs candidate, gate, report."""
-    from ragwright.cli.demo import run_demo
-    from ragwright.settings import load_settings
-
-    settings = load_settings(**({"docs_dir": docs} if docs else {}))
-    run_demo(settings, golden_set or settings.golden_set, console)
-
-
 def main() -> None:
     from ragwright.errors import ProviderError, UserError
     from ragwright.offline import apply_offline_defaults, quiet_library_logs
@@ -147,12 +137,18 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's errors, and typer's vendored copies of them (not click subclasses)."""
+    import click
+    from typer._click.exceptions import ClickException as TyperClickException
+
+    return isinstance(exc, click.ClickException | TyperClickException)
 
 
 if __name__ == "__main__":

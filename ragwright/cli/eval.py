@@ -46,22 +46,48 @@ def run(
 
 @app.command("gate")
 def gate(
-    candidate: Annotated[str, typer.Option(help="Candidate prompt, e.g. rag_answer@v3.")],
-    baseline: Annotated[str, typer.Option(help="Baseline prompt.")] = "rag_answer:production",
+    candidate: Annotated[
+        str | None, typer.Option(help="Candidate prompt, e.g. rag_answer@v3.")
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="Baseline prompt (default: the candidate's NAME:production).")
+    ] = None,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed", help="Gate every prompt version this branch adds, edits or publishes."
+        ),
+    ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(help="With --changed: base revision (default: the PR's base, origin/HEAD)."),
+    ] = None,
+    comment: Annotated[
+        Path | None, typer.Option(help="With --changed: write the PR comment markdown here.")
+    ] = None,
     golden_set: GoldenOption = None,
     mlflow: Annotated[bool, typer.Option(help="Log the runs to MLflow.")] = True,
 ) -> None:
-    """Gate a candidate against the baseline: exit 0 pass, 1 fail, 2 error."""
-    from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    """Gate a candidate, or every changed version, vs production: exit 0 pass, 1 fail, 2 error."""
     from ragwright.settings import load_settings
 
+    if changed == (candidate is not None):
+        raise typer.BadParameter("give either --candidate REF or --changed", param_hint="--changed")
+    if not changed and (base is not None or comment is not None):
+        raise typer.BadParameter("--base and --comment go with --changed", param_hint="--base")
     settings = load_settings()
+    golden = golden_set or settings.golden_set
+    if changed:
+        from ragwright.cli.gate_changed import gate_changed
+
+        raise typer.Exit(gate_changed(settings, golden, base=base, comment=comment, mlflow=mlflow))
+    from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    from ragwright.prompts.model import PromptRef
+
+    assert candidate is not None
+    baseline = baseline or f"{PromptRef.parse(candidate).name}:production"
     comparison = evaluate_prompts(
-        settings,
-        [baseline, candidate],
-        golden_set or settings.golden_set,
-        console,
-        log_mlflow=mlflow,
+        settings, [baseline, candidate], golden, console, log_mlflow=mlflow
     )
     print_runs(console, comparison)
     for path in comparison.reports:
@@ -107,7 +133,8 @@ def changed(
     from ragwright.evals.changes import changed_prompt_versions
     from ragwright.settings import load_settings
 
-    changes = changed_prompt_versions(Path.cwd(), base, load_settings().prompts_dir, head)
+    settings = load_settings()
+    changes = changed_prompt_versions(settings.project_root, base, settings.prompts_dir, head)
     if as_json:
         print(json.dumps([c.as_dict() for c in changes]))
         return

@@ -26,17 +26,35 @@ def _store() -> Any:
 
 @app.command("list")
 def list_() -> None:
-    """List prompts with their versions and aliases."""
+    """List prompts with their layer (project or built-in), versions and aliases."""
     store = _store()
-    table = Table("prompt", "versions", "aliases", "description")
+    table = Table("prompt", "layer", "versions", "aliases", "description")
     for name in store.names():
         manifest = store.manifest(name)
         versions = [
             v if v in manifest.versions else f"{v} (draft)" for v in store.version_ids(name)
         ]
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(manifest.aliases.items()))
-        table.add_row(name, ", ".join(versions), aliases, manifest.description)
+        layer = store.layer_of(name).name
+        if layer == "project" and name in store.names(layer="built-in"):
+            layer = "project (overrides built-in)"
+        table.add_row(name, layer, ", ".join(versions), aliases, manifest.description)
     console.print(table)
+
+
+@app.command("copy")
+def copy(
+    name: Annotated[str, typer.Argument(help="Built-in prompt, e.g. judge_relevance.")],
+) -> None:
+    """Copy a built-in prompt into the project, where it overrides the built-in one."""
+    from ragwright.prompts.lifecycle import Lifecycle
+
+    path = Lifecycle(_store()).copy(name)
+    console.print(
+        f"copied {name} to {path}; it now overrides the built-in one. Change it with"
+        f" `ragwright prompts new {name} --from VERSION`",
+        highlight=False,
+    )
 
 
 @app.command("show")

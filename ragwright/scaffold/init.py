@@ -118,7 +118,10 @@ def _write(
         skipped.append((root / ".gitignore", f"already ignores {STATE_DIR}"))
     else:
         created.append(ignore)
-    if own_docs:
+    starter = {p.name for p in (TEMPLATE / "docs").glob("*.md")}
+    docs_folder = root / "docs"
+    kept_starter = docs_folder.is_dir() and starter <= {p.name for p in docs_folder.iterdir()}
+    if own_docs and not kept_starter:
         notes.append(
             "golden_sets/starter.jsonl asks about the starter documents: replace its cases"
             " with questions about your own documents before relying on the gate"

@@ -256,6 +256,18 @@ class Settings(BaseSettings):
     judge_samples: int = Field(
         1, ge=1, le=15, description="LLM judge self-consistency samples (majority / mean)."
     )
+    serve_workers: int = Field(
+        16, ge=1, le=512, description="Threads of `ragwright serve` that answer requests."
+    )
+    serve_max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Answer requests `ragwright serve` admits at once (running or queued);"
+        " more get 503 with Retry-After. Unset = 2 x serve_workers.",
+    )
+    serve_max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body `ragwright serve` reads (413 above)."
+    )
     gate: GateSettings = GateSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     budgets: list[BudgetSettings] = Field(default_factory=list)

@@ -106,12 +106,13 @@ def serve(
     import uvicorn
 
     from ragwright.rag.chain import RagChain
-    from ragwright.rag.server import create_app
+    from ragwright.rag.server import ServeOptions, create_app, log_config
     from ragwright.settings import load_settings
 
     settings = load_settings()
     chain = RagChain.from_settings(settings, guard=_guard(settings))
-    uvicorn.run(create_app(chain), host=host, port=port)
+    app = create_app(chain, ServeOptions.from_settings(settings))
+    uvicorn.run(app, host=host, port=port, log_config=log_config())
 
 
 def main() -> None:

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import threading
 import traceback
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, SecretStr
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "MASK",
@@ -49,56 +51,58 @@ MASK = "**********"
 MIN_SECRET_LENGTH = 6
 """Shorter registered values are not replaced verbatim: "pw" would shred ordinary text."""
 
-SECRET_KEYS = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "auth_token",
-        "client_secret",
-        "id_token",
-        "key",
-        "passwd",
-        "password",
-        "private_token",
-        "pwd",
-        "refresh_token",
-        "secret",
-        "session_token",
-        "sig",
-        "signature",
-        "token",
-        "x_api_key",
-    }
-)
+# fmt: off
+SECRET_KEYS = frozenset({
+    "access_token", "api_key", "apikey", "auth_token", "client_secret", "id_token", "key",
+    "passwd", "password", "private_token", "pwd", "refresh_token", "secret", "session_token",
+    "sig", "signature", "token", "x_api_key",
+})
+# fmt: on
 """Query-string and ``key=value`` names whose value is a credential (``-`` reads as ``_``)."""
 
-_KEY_NAMES = "|".join(
-    sorted((re.escape(k).replace("_", "[_-]?") for k in SECRET_KEYS), key=len, reverse=True)
-)
-# name=value, name: value, "name": "value"; the name must not continue a longer word
-# (max_tokens=50 is not a token).
-_KEY_VALUE = re.compile(
-    rf"(?i)(?<![A-Za-z0-9_-])((?:{_KEY_NAMES})[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;<>}}\[\]]+)"
-)
-_AUTHORIZATION = re.compile(
-    r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)([^\"'\r\n,}]+)"
-)
-_BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/-]{8,}=*)")
-_BASIC = re.compile(r"(?i)\b(basic\s+)([A-Za-z0-9+/]{6,}={0,2})")
-# scheme://user:password@host -> the password; greedy up to the last @ of the authority
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/?#:@]*:)([^\s/?#]*)(@)")
-_KEY_SHAPES = re.compile(
-    r"\b(?:"
-    r"sk-[A-Za-z0-9_-]{16,}"  # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-)
-    r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"  # GitHub
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack
-    r"|AKIA[0-9A-Z]{16}"  # AWS access key id
-    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
-    r"|hf_[A-Za-z0-9]{20,}"  # Hugging Face
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # a JWT
-    r")"
-)
+
+class _Patterns(NamedTuple):
+    authorization: re.Pattern[str]
+    bearer: re.Pattern[str]
+    basic: re.Pattern[str]
+    url_password: re.Pattern[str]
+    key_value: re.Pattern[str]
+    key_shapes: re.Pattern[str]
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    """The credential shapes, compiled on first use: the CLI's start-up does not pay for them."""
+    names = "|".join(
+        sorted((re.escape(k).replace("_", "[_-]?") for k in SECRET_KEYS), key=len, reverse=True)
+    )
+    return _Patterns(
+        # Authorization: <anything up to the end of the value>
+        authorization=re.compile(
+            r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)([^\"'\r\n,}]+)"
+        ),
+        bearer=re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/-]{8,}=*)"),
+        basic=re.compile(r"(?i)\b(basic\s+)([A-Za-z0-9+/]{6,}={0,2})"),
+        # scheme://user:password@host -> the password; greedy up to the authority's last @
+        url_password=re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/?#:@]*:)([^\s/?#]*)(@)"),
+        # name=value, name: value, "name": "value"; the name must not continue a longer
+        # word (max_tokens=50 is not a token); a value never starts with "[" ([redacted])
+        key_value=re.compile(
+            rf"(?i)(?<![A-Za-z0-9_-])((?:{names})[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;<>}}\[\]]+)"
+        ),
+        key_shapes=re.compile(
+            r"\b(?:"
+            r"sk-[A-Za-z0-9_-]{16,}"  # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-)
+            r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"  # GitHub
+            r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack
+            r"|AKIA[0-9A-Z]{16}"  # AWS access key id
+            r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
+            r"|hf_[A-Za-z0-9]{20,}"  # Hugging Face
+            r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # a JWT
+            r")"
+        ),
+    )
+
 
 _lock = threading.Lock()
 _registered: frozenset[str] = frozenset()
@@ -133,12 +137,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         encoded = quote(secret, safe="")
         if encoded != secret:
             text = text.replace(encoded, REDACTED)
-    text = _AUTHORIZATION.sub(rf"\1{REDACTED}", text)
-    text = _BEARER.sub(rf"\1{REDACTED}", text)
-    text = _BASIC.sub(_basic_credentials, text)
-    text = _URL_PASSWORD.sub(rf"\1{REDACTED}\3", text)
-    text = _KEY_VALUE.sub(rf"\1{REDACTED}", text)
-    text = _KEY_SHAPES.sub(REDACTED, text)
+    shapes = _patterns()
+    text = shapes.authorization.sub(rf"\1{REDACTED}", text)
+    text = shapes.bearer.sub(rf"\1{REDACTED}", text)
+    text = shapes.basic.sub(_basic_credentials, text)
+    text = shapes.url_password.sub(rf"\1{REDACTED}\3", text)
+    text = shapes.key_value.sub(rf"\1{REDACTED}", text)
+    text = shapes.key_shapes.sub(REDACTED, text)
     return text
 
 
@@ -197,6 +202,8 @@ def secret_values(model: BaseModel) -> list[str]:
 
 
 def _collect(value: Any, found: list[str]) -> None:
+    from pydantic import SecretStr
+
     if isinstance(value, SecretStr):
         found.append(value.get_secret_value())
     elif isinstance(value, Mapping):

@@ -4,18 +4,18 @@
 index version. Each outcome has one status, so a load balancer and a client can
 tell them apart:
 
-====================================  ======  =====================================
-outcome                               status  body / headers
-====================================  ======  =====================================
-bad input (field limits, bad Unicode)  422    ``detail``: the fields, never the input
-user error (unknown prompt, ...)       400    ``detail``: the message
-a guardrail blocked the question       400    ``detail``: ``{"message", "findings"}``
-request body over the limit            413    ``detail``
-a hard budget is spent                 429    ``Retry-After``: seconds to the period's end
-too many answer requests in flight     503    ``Retry-After``
-the model provider failed              502    ``detail``: its message, secrets redacted
-anything else (a bug)                  500    ``request_id``; the traceback is logged
-====================================  ======  =====================================
+=====================================  ======  ============================================
+outcome                                status  body / headers
+=====================================  ======  ============================================
+bad input (field limits, bad Unicode)  422     ``detail``: the fields, never the input
+user error (unknown prompt, ...)       400     ``detail``: the message
+a guardrail blocked the question       400     ``detail``: ``{"message", "findings"}``
+request body over the limit            413     ``detail``
+a hard budget is spent                 429     ``Retry-After``: seconds to the period's end
+too many answer requests in flight     503     ``Retry-After``
+the model provider failed              502     ``detail``: its message, secrets redacted
+anything else (a bug)                  500     ``request_id``; the traceback is logged
+=====================================  ======  ============================================
 
 Every error text passes :func:`ragwright.redact.redact` on its way out. The
 server has no authentication: bind it to 127.0.0.1 or put it behind a proxy

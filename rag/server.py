@@ -1,36 +1,96 @@
 """The HTTP API: the same RAG chain the evals measure, served by FastAPI.
 
 ``POST /v1/answer`` answers one question; ``GET /healthz`` reports the serving
-index version. User errors (unknown prompt, bad input) are 400/422 with the
-message; provider failures are 502, so a load balancer can tell them apart. A
-question a guardrail blocks is 400 with ``{"message", "findings"}`` as detail;
-guardrail findings on answered questions come back in ``findings``.
+index version. Each outcome has one status, so a load balancer and a client can
+tell them apart:
+
+=====================================  ======  ============================================
+outcome                                status  body / headers
+=====================================  ======  ============================================
+bad input (field limits, bad Unicode)  422     ``detail``: the fields, never the input
+user error (unknown prompt, ...)       400     ``detail``: the message
+a guardrail blocked the question       400     ``detail``: ``{"message", "findings"}``
+request body over the limit            413     ``detail``
+a hard budget is spent                 429     ``Retry-After``: seconds to the period's end
+too many answer requests in flight     503     ``Retry-After``
+the model provider failed              502     ``detail``: its message, secrets redacted
+anything else (a bug)                  500     ``request_id``; the traceback is logged
+=====================================  ======  ============================================
+
+Every error text passes :func:`ragwright.redact.redact` on its way out. The
+server has no authentication: bind it to 127.0.0.1 or put it behind a proxy
+that authenticates (docs/security.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
-import time
-from typing import Any
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, HTTPException
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ragwright.costs.budgets import BudgetExceededError
 from ragwright.errors import GuardrailBlockedError, ProviderError, UserError
 from ragwright.rag.chain import RagAnswer, RagChain
 from ragwright.rag.guard import GuardFinding
+from ragwright.rag.middleware import BodyLimit, RequestIds
+from ragwright.rag.serving import AnswerPool, ServedChain
+from ragwright.redact import redact
 
-__all__ = ["AnswerRequest", "create_app"]
+if TYPE_CHECKING:
+    from ragwright.settings import Settings
+
+__all__ = [
+    "AnswerRequest",
+    "ServeOptions",
+    "create_app",
+    "log_config",
+    "seconds_to_budget_reset",
+]
 
 log = logging.getLogger(__name__)
 
+MAX_TAGS = 16
+MAX_TAG_KEY = 64
+MAX_TAG_VALUE = 256
+MAX_PROMPT_REF = 200
+BUSY_RETRY_AFTER_S = 1
+"""A full server frees a slot as soon as any request ends: ask clients to come back soon."""
+
+
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY)]
+TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE)]
+PromptRef = Annotated[str, StringConstraints(max_length=MAX_PROMPT_REF)]
+
+CLEAR_MESSAGES = {
+    # pydantic refuses a lone surrogate ("\ud800" in JSON) with a message about "raw data"
+    "string_unicode": "invalid Unicode: the text holds a lone surrogate (such as \\ud800);"
+    " send valid UTF-8 text",
+}
+"""Validation messages reworded for API clients, by pydantic error type."""
+
 
 class AnswerRequest(BaseModel):
+    """One question; every field is bounded, since the request crosses a trust boundary."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field fails loudly, as in the chain
+
     question: str = Field(min_length=1, max_length=4000)
-    prompt: str | None = Field(None, description="e.g. rag_answer@v2; default: production.")
+    prompt: PromptRef | None = Field(None, description="e.g. rag_answer@v2; default: production.")
     k: int | None = Field(None, ge=1, le=50)
-    tags: dict[str, str] = Field(default_factory=dict, description="Recorded with the call.")
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict, max_length=MAX_TAGS, description="Recorded with the call."
+    )
 
 
 class AnswerResponse(BaseModel):
@@ -69,41 +129,75 @@ class AnswerResponse(BaseModel):
         )
 
 
-class _Serving:
-    """The chain being served, swapped for one on the new index after an ingest.
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """The server's limits (``serve_*`` settings) and what its replies need to know."""
 
-    A request checks at most every ``refresh_s`` seconds whether an ingest finished
-    or the alias switched since the chain's retriever opened the index; requests
-    already running keep the chain they started with.
-    """
+    workers: int = 16
+    max_in_flight: int | None = None  # None: 2 x workers
+    max_body_bytes: int = 64 * 1024
+    refresh_s: float = 2.0
+    budget_periods: tuple[str, ...] = ()  # of the hard budgets, for Retry-After on 429
 
-    def __init__(self, chain: RagChain, refresh_s: float) -> None:
-        self.chain = chain
-        self.refresh_s = refresh_s
-        self.checked = time.monotonic()
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServeOptions:
+        return cls(
+            workers=settings.serve_workers,
+            max_in_flight=settings.serve_max_in_flight,
+            max_body_bytes=settings.serve_max_body_bytes,
+            budget_periods=tuple(sorted({b.period for b in settings.budgets if b.hard})),
+        )
 
-    def current(self) -> RagChain:
-        now = time.monotonic()
-        if now - self.checked >= self.refresh_s:
-            self.checked = now
-            if not self.chain.retriever.is_current():
-                self.chain = self.chain.with_retriever(self.chain.retriever.reopen())
-                log.info("index changed: now serving %s", self.chain.retriever.version.version)
-        return self.chain
+    @property
+    def in_flight_limit(self) -> int:
+        return self.max_in_flight or 2 * self.workers
 
 
-def create_app(chain: RagChain, *, refresh_s: float = 2.0) -> FastAPI:
-    app = FastAPI(title="ragwright", summary="Answers from the index with versioned prompts.")
-    serving = _Serving(chain, refresh_s)
+def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
+    """The FastAPI application serving ``chain`` within ``options``' limits."""
+    options = options or ServeOptions()
+    served = ServedChain(chain, options.refresh_s)
+    pool = AnswerPool(options.workers, options.in_flight_limit)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        served.start_watching()
+        try:
+            yield
+        finally:
+            served.stop_watching()
+            pool.shutdown()
+
+    app = FastAPI(
+        title="ragwright",
+        summary="Answers from the index with versioned prompts.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(RequestIds)  # outermost: ids on every reply, even a 413
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes each invalid input back: a 10 MB value, a secret,
+        # or a lone surrogate that cannot even be encoded into the reply (it became a 500).
+        errors = [
+            {
+                "type": e["type"],
+                "loc": list(e["loc"]),
+                "msg": CLEAR_MESSAGES.get(e["type"]) or redact(str(e["msg"])),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        chain = serving.current()
+    async def healthz() -> dict[str, Any]:
+        # async and I/O-free: answered on the event loop however busy the answer pool is.
         return {
             "status": "ok",
-            "index_version": chain.retriever.version.version,
-            "prompt": chain.prompt,
-            "model": chain.model.name,
+            **served.health,
+            "in_flight": pool.in_flight,
+            "max_in_flight": pool.max_in_flight,
         }
 
     @app.post("/v1/answer", response_model=AnswerResponse)
@@ -113,16 +207,76 @@ def create_app(chain: RagChain, *, refresh_s: float = 2.0) -> FastAPI:
             payload["prompt"] = request.prompt
         if request.k:
             payload["k"] = request.k
+        future = pool.submit(_answer, served, payload)
+        if future is None:
+            raise HTTPException(
+                status_code=503,
+                detail=f"{pool.max_in_flight} answer requests in flight (serve_max_in_flight);"
+                " retry later",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+            )
         try:
-            # The local models are CPU-bound: keep the event loop free for other requests.
-            result = await run_in_threadpool(serving.current().invoke, payload)
+            result = await asyncio.wrap_future(future)
         except GuardrailBlockedError as exc:
-            detail = {"message": str(exc), "findings": [f.model_dump() for f in exc.findings]}
+            detail = {
+                "message": redact(str(exc)),
+                "findings": [f.model_dump() for f in exc.findings],
+            }
             raise HTTPException(status_code=400, detail=detail) from exc
         except UserError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from exc
+            raise HTTPException(status_code=400, detail=redact(str(exc))) from exc
+        except BudgetExceededError as exc:
+            retry_after = str(seconds_to_budget_reset(exc, options.budget_periods))
+            raise HTTPException(
+                status_code=429, detail=redact(str(exc)), headers={"Retry-After": retry_after}
+            ) from exc
         except ProviderError as exc:
-            raise HTTPException(status_code=502, detail=str(exc)) from exc
+            raise HTTPException(status_code=502, detail=redact(str(exc))) from exc
         return AnswerResponse.of(result)
 
     return app
+
+
+def _answer(served: ServedChain, payload: dict[str, Any]) -> RagAnswer:
+    # On a pool thread: the index check, retrieval and a sync model call all block.
+    return served.current().invoke(payload)
+
+
+def seconds_to_budget_reset(
+    exc: BudgetExceededError, periods: tuple[str, ...], now: datetime | None = None
+) -> int:
+    """Whole seconds until the refused budget's period ends (UTC day or month).
+
+    The error names its budget only in its message; when it carries the budget
+    (``exc.budget``) its period is used, otherwise the earliest end among the hard
+    budgets' periods: the soonest moment a retry could succeed.
+    """
+    budget = getattr(exc, "budget", None)
+    period = getattr(budget, "period", None)
+    candidates = (period,) if isinstance(period, str) else periods or ("daily",)
+    now = now or datetime.now(UTC)
+    return max(1, math.ceil(min((_period_end(p, now) - now).total_seconds() for p in candidates)))
+
+
+def _period_end(period: str, now: datetime) -> datetime:
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "monthly":
+        first = midnight.replace(day=1)
+        return (first + timedelta(days=32)).replace(day=1)
+    return midnight + timedelta(days=1)
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with every handler redacting, and ragwright's INFO.
+
+    The access log records paths with their query strings (``?api_key=``), and
+    ragwright's own records reach the same console: all pass the redacting filter.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": "ragwright.redact.RedactingFilter"}}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact")
+    config["loggers"]["ragwright"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

@@ -28,6 +28,7 @@ from pydantic_settings import (
 
 from ragwright.errors import ConfigError
 from ragwright.project import PROJECT_FILE, project_root
+from ragwright.redact import MASK, mask_url, register_secrets, secret_values
 
 __all__ = [
     "LOCAL_PREFIX",
@@ -255,6 +256,18 @@ class Settings(BaseSettings):
     judge_samples: int = Field(
         1, ge=1, le=15, description="LLM judge self-consistency samples (majority / mean)."
     )
+    serve_workers: int = Field(
+        16, ge=1, le=512, description="Threads of `ragwright serve` that answer requests."
+    )
+    serve_max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Answer requests `ragwright serve` admits at once (running or queued);"
+        " more get 503 with Retry-After. Unset = 2 x serve_workers.",
+    )
+    serve_max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body `ragwright serve` reads (413 above)."
+    )
     gate: GateSettings = GateSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     budgets: list[BudgetSettings] = Field(default_factory=list)
@@ -331,12 +344,28 @@ class Settings(BaseSettings):
         return self.home / "mlartifacts"
 
     def masked(self) -> dict[str, Any]:
-        """Settings as plain data with every secret replaced, safe for logs and reports."""
-        data = self.model_dump(mode="json")
-        for name, value in list(data.items()):
-            if isinstance(getattr(self, name), SecretStr) and value is not None:
-                data[name] = "**********"
-        return data
+        """Settings as plain data with every secret replaced, safe for logs and reports.
+
+        Generic on purpose, so a setting added later is covered without a list to
+        keep up to date: ``SecretStr`` fields, at any depth, become ``MASK``, and
+        every string that is a URL loses its password and its secret query values
+        (``?token=``, ``api_key=``; :func:`ragwright.redact.mask_url`).
+        """
+        masked: dict[str, Any] = _masked(self.model_dump(mode="json"), self.model_dump())
+        return masked
+
+
+def _masked(data: Any, raw: Any) -> Any:
+    """``data`` (JSON mode) with secrets masked; ``raw`` (python mode) tells SecretStr apart."""
+    if isinstance(raw, SecretStr):
+        return MASK
+    if isinstance(data, dict) and isinstance(raw, dict):
+        return {key: _masked(value, raw.get(key)) for key, value in data.items()}
+    if isinstance(data, list) and isinstance(raw, list | tuple) and len(raw) == len(data):
+        return [_masked(value, item) for value, item in zip(data, raw, strict=True)]
+    if isinstance(data, str):
+        return mask_url(data)
+    return data
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -346,12 +375,16 @@ def load_settings(**overrides: Any) -> Settings:
     field that came from elsewhere names its environment variable.
     """
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except SettingsError as exc:
         raise ConfigError(f"{exc}; RAGWRIGHT_* values of tables must be JSON") from exc
     except ValidationError as exc:
         root = project_root(overrides.get("project_root"))
         raise ConfigError(_describe(exc, root / PROJECT_FILE, overrides)) from exc
+    # Errors surface far from here (a provider's reply, a log line): from now on
+    # ragwright.redact removes these exact values wherever text leaves the process.
+    register_secrets(secret_values(settings))
+    return settings
 
 
 def _describe(exc: ValidationError, path: Path, overrides: dict[str, Any]) -> str:

@@ -213,3 +213,31 @@ def run_cli(
         check=False,
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
     )
+
+
+def record_spend(path: Path, usd: float, model: str = "gpt-4o-mini") -> None:
+    """One priced call of ``usd`` dollars, now, in the cost store at ``path`` (for budgets)."""
+    from ragwright.costs.record import CallRecord
+    from ragwright.costs.store import CostStore
+
+    store = CostStore(path)
+    try:
+        store.insert(
+            [
+                CallRecord(
+                    ts=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    provider="openai",
+                    model=model,
+                    operation="generate",
+                    prompt="rag_answer@v1",
+                    prompt_tokens=10,
+                    completion_tokens=10,
+                    estimated=False,
+                    latency_ms=100.0,
+                    cost_usd=usd,
+                    status="ok",
+                )
+            ]
+        )
+    finally:
+        store.close()

@@ -12,7 +12,15 @@ scripted per test with a queue of replies::
 
 Once the queue is empty, the ``default`` handler computes the content from the
 request body (by default it echoes the last user message). ``delay_s`` delays
-every answer by a constant time, for benchmarks of concurrent clients.
+every answer by a constant time, for benchmarks of concurrent clients; a
+``delay_s`` longer than the client's timeout is a provider that hangs (the
+server drops the held requests when it stops). ``Error(401,
+echo_header="authorization")`` answers with the request's header value in its
+error message, like a misconfigured proxy that relays what it was sent.
+
+Run as a process (benchmarks)::
+
+    python -m tests.openai_server --delay 3600   # prints its base URL, serves until killed
 
 In pytest, use the ``openai_server`` fixture (import ``openai_server_fixture`` into
 the test module from ``tests.openai_server``); elsewhere, the server is a
@@ -72,6 +80,7 @@ class Error:
     retry_after: float | str | None = None
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    echo_header: str | None = None  # put this request header's value in the error message
 
 
 @dataclass(frozen=True)
@@ -262,19 +271,30 @@ class OpenAIServer:
             delay += reply.seconds
             reply = reply.then
         if delay > 0 and self._stopping.wait(delay):
-            return  # shutting down: drop the answer
+            handler.close_connection = True  # shutting down: drop the answer and hang up
+            return
         # The client may have given up (timeout) before we answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._answer(handler, reply, body if isinstance(body, dict) else {})
+            self._answer(handler, reply, body if isinstance(body, dict) else {}, recorded)
 
-    def _answer(self, handler: _Handler, reply: Reply | None, body: dict[str, Any]) -> None:
+    def _answer(
+        self,
+        handler: _Handler,
+        reply: Reply | None,
+        body: dict[str, Any],
+        recorded: RecordedRequest,
+    ) -> None:
         if isinstance(reply, Error):
             headers = dict(reply.headers)
             if reply.retry_after is not None:
                 headers["Retry-After"] = str(reply.retry_after)
+            message = f"scripted error {reply.status}"
+            if reply.echo_header is not None:
+                name = reply.echo_header.lower()
+                message = f"rejected {name}: {recorded.headers.get(name, '')}"
             payload = reply.body or {
                 "error": {
-                    "message": f"scripted error {reply.status}",
+                    "message": message,
                     "type": "server_error" if reply.status >= 500 else "invalid_request_error",
                     "code": str(reply.status),
                 }
@@ -335,3 +355,22 @@ def openai_server_fixture() -> Iterator[OpenAIServer]:
 
 
 openai_server = openai_server_fixture
+
+
+def main() -> None:
+    """Serve until SIGTERM or SIGINT, printing the base URL on the first line (benchmarks)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible chat server.")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args()
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before the threads start: they inherit it
+    with OpenAIServer(delay_s=args.delay) as server:
+        print(server.base_url, flush=True)
+        signal.sigwait(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from ragwright.flows.ingest import ingest
 from ragwright.rag import RagChain
-from ragwright.rag.server import create_app
+from ragwright.rag.server import ServeOptions, create_app
 from ragwright.settings import Settings
 
 
@@ -50,27 +51,33 @@ def test_server_follows_ingests_without_a_restart(small_docs: Path) -> None:
     """New documents are answered and an alias switch is followed, with no restart.
 
     Without the refresh the server would keep its first retriever: its BM25 side
-    (built once per retriever) and, after a switch, the old collection.
+    (built once per retriever) and, after a switch, the old collection. Requests
+    check on their way in; /healthz, which does no I/O, follows through the
+    watcher thread that the application's lifespan runs.
     """
     settings = Settings(docs_dir=small_docs, retrieval="hybrid")
     ingest(settings)
-    client = TestClient(create_app(RagChain.from_settings(settings), refresh_s=0))
-    question = {"question": "Which bird nests in the greenhouse gutter?"}
-    before = client.post("/v1/answer", json=question).json()
-    assert "birds.md" not in before["citations"]
-    first_version = client.get("/healthz").json()["index_version"]
+    app = create_app(RagChain.from_settings(settings), ServeOptions(refresh_s=0))
+    with TestClient(app) as client:
+        question = {"question": "Which bird nests in the greenhouse gutter?"}
+        before = client.post("/v1/answer", json=question).json()
+        assert "birds.md" not in before["citations"]
+        first_version = client.get("/healthz").json()["index_version"]
 
-    (small_docs / "birds.md").write_text(
-        "# Birds\n\nA pair of wrens nests in the greenhouse gutter every spring.\n",
-        encoding="utf-8",
-    )
-    ingest(settings)  # incremental: same index version, one more document
-    after = client.post("/v1/answer", json=question).json()
-    assert after["citations"] == ["birds.md"]
-    assert "wrens" in after["answer"]
-    assert after["index_version"] == first_version
+        (small_docs / "birds.md").write_text(
+            "# Birds\n\nA pair of wrens nests in the greenhouse gutter every spring.\n",
+            encoding="utf-8",
+        )
+        ingest(settings)  # incremental: same index version, one more document
+        after = client.post("/v1/answer", json=question).json()
+        assert after["citations"] == ["birds.md"]
+        assert "wrens" in after["answer"]
+        assert after["index_version"] == first_version
 
-    rechunked = settings.model_copy(update={"chunk_tokens": 48})
-    ingest(rechunked)  # a chunking change builds a new version and switches the alias
-    assert client.get("/healthz").json()["index_version"] != first_version
-    assert client.post("/v1/answer", json=question).json()["citations"] == ["birds.md"]
+        rechunked = settings.model_copy(update={"chunk_tokens": 48})
+        ingest(rechunked)  # a chunking change builds a new version and switches the alias
+        deadline = time.monotonic() + 60  # bounds a broken run; the watcher checks every 0.1 s
+        while client.get("/healthz").json()["index_version"] == first_version:
+            assert time.monotonic() < deadline, "/healthz never saw the new index version"
+            time.sleep(0.05)
+        assert client.post("/v1/answer", json=question).json()["citations"] == ["birds.md"]

@@ -275,3 +275,45 @@ def test_cli_config_prints_settings_without_secret(
     assert data["top_k"] == 11
     assert data["openai_api_key"] == "**********"
     assert data["pricing"] == {"my-model": {"input": 0.5, "output": 1.5}}
+
+
+URL_SECRETS = {
+    "RAGWRIGHT_COSTS_URL": ("postgresql+psycopg://u:pg-pw-1313@h/db", "pg-pw-1313"),
+    "RAGWRIGHT_OPENAI_BASE_URL": ("https://user:proxy-pw-13@llm.example/v1", "proxy-pw-13"),
+    "RAGWRIGHT_MLFLOW_TRACKING_URI": (
+        "https://mlflow.example/?token=mlflow-tok-13",
+        "mlflow-tok-13",
+    ),
+    "RAGWRIGHT_CHROMA_URL": ("http://admin:chroma-pw-13@chroma:8000", "chroma-pw-13"),
+}
+
+
+def test_cli_config_masks_passwords_and_tokens_in_every_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ragwright config` printed database, proxy and tracking passwords in clear."""
+    for name, (url, _) in URL_SECRETS.items():
+        monkeypatch.setenv(name, url)
+
+    result = CliRunner().invoke(app, ["config"])
+
+    assert result.exit_code == 0, result.output
+    for _, secret in URL_SECRETS.values():
+        assert secret not in result.output
+    data = json.loads(result.output)
+    assert data["costs_url"] == "postgresql+psycopg://u:**********@h/db"  # still readable
+    assert data["openai_base_url"] == "https://user:**********@llm.example/v1"
+    assert data["mlflow_tracking_uri"] == "https://mlflow.example/?token=**********"
+    assert data["chroma_url"] == "http://admin:**********@chroma:8000"
+
+
+def test_masked_is_generic_over_fields_and_depth() -> None:
+    """No list of URL fields: any string that is a URL with credentials is masked, at any depth."""
+    settings = load_settings(
+        budgets=[{"name": "https://u:nested-pw-13@h", "limit_usd": 1.0}],
+        collection="http://h/?api_key=field-key-13",
+    )
+    dumped = json.dumps(settings.masked())
+    assert "nested-pw-13" not in dumped
+    assert "field-key-13" not in dumped
+    assert settings.masked()["home"] == str(settings.home)  # everything else as it was

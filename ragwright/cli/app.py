@@ -2,13 +2,14 @@
 
 Heavy libraries (torch, chromadb, mlflow, prefect) are imported inside the
 commands, so ``ragwright --help`` answers instantly. User errors print one
-clear message and exit with code 2; tracebacks are for bugs.
+clear message and exit with code 2; tracebacks are for bugs. Every line that
+leaves (errors, tracebacks, log records) passes :mod:`ragwright.redact`.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -63,9 +64,12 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
 ) -> None:
     """Answer one question from the index with the RAG chain."""
+    from ragwright.errors import UserError
     from ragwright.rag.chain import RagChain
     from ragwright.settings import load_settings
 
+    if not _is_utf8(question):
+        raise UserError("the question is not valid UTF-8 text; check the terminal's encoding")
     settings = load_settings()
     chain = RagChain.from_settings(settings, prompt=prompt, guard=_guard(settings))
     answer = chain.invoke({"question": question, "k": k})
@@ -84,6 +88,15 @@ def ask(
             f" {finding.message}{kinds}[/yellow]",
             highlight=False,
         )
+
+
+def _is_utf8(text: str) -> bool:
+    """False for arguments the OS could not decode (they arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _guard(settings: Settings) -> Guard | None:
@@ -106,31 +119,48 @@ def serve(
     import uvicorn
 
     from ragwright.rag.chain import RagChain
-    from ragwright.rag.server import create_app
+    from ragwright.rag.server import ServeOptions, create_app, log_config
     from ragwright.settings import load_settings
 
     settings = load_settings()
     chain = RagChain.from_settings(settings, guard=_guard(settings))
-    uvicorn.run(create_app(chain), host=host, port=port)
+    app = create_app(chain, ServeOptions.from_settings(settings))
+    uvicorn.run(app, host=host, port=port, log_config=log_config())
 
 
 def main() -> None:
-    from ragwright.errors import ProviderError, UserError
+    """Run the CLI; map every error to one redacted line and an exit code.
+
+    User errors exit 2, provider errors 2, refusals (a spent hard budget, a
+    guardrail block) 1. Anything else is a bug: its traceback is printed, but
+    redacted like every other line that leaves the process.
+    """
+    from rich.markup import escape
+
+    from ragwright.errors import ProviderError, RagwrightError, UserError
     from ragwright.offline import apply_offline_defaults, quiet_library_logs
+    from ragwright.redact import install_log_redaction, redact
 
     apply_offline_defaults()
     quiet_library_logs()
+    install_log_redaction()
+
+    def fail(label: str, exc: BaseException, code: int) -> NoReturn:
+        # escaped: "[redacted]" (or any [text] in a message) is not rich markup
+        message = escape(redact(str(exc)))
+        err_console.print(f"[bold red]{label}:[/bold red] {message}", highlight=False)
+        sys.exit(code)
 
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-        sys.exit(exc.exit_code)
+        fail("error", exc, exc.exit_code)
     except ProviderError as exc:
-        err_console.print(f"[bold red]model provider error:[/bold red] {exc}", highlight=False)
-        sys.exit(2)
+        fail("model provider error", exc, 2)
+    except RagwrightError as exc:  # a refusal, e.g. BudgetExceededError: the tool worked
+        fail("error", exc, getattr(exc, "exit_code", 1))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -140,7 +170,10 @@ def main() -> None:
         if _is_usage_error(exc):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        raise
+        import traceback
+
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        sys.exit(1)
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -1,0 +1,161 @@
+"""What keeps ``ragwright serve`` responsive when its model provider is not.
+
+Answer requests block a thread for as long as retrieval and the model call
+take: with a provider that hangs, that is the provider's whole timeout. Run on
+Starlette's shared thread pool, sixty such requests used all its threads, and
+``/healthz`` (a sync route on the same pool) waited 40 s for one. So:
+
+* :class:`AnswerPool` runs answer work in threads of its own and admits at most
+  ``max_in_flight`` requests (running or queued) at once; the server answers
+  the rest with 503 and ``Retry-After`` at once instead of queueing them forever.
+* :class:`ServedChain` holds the chain being served and a health snapshot that a
+  watcher thread keeps current, so ``/healthz`` reads a value and does no I/O.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ragwright.rag.chain import RagChain
+
+__all__ = ["AnswerPool", "ServedChain"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIN_WATCH_INTERVAL_S = 0.1
+"""The watcher's floor, so ``refresh_s=0`` (tests: check on every request) does not spin."""
+
+
+class AnswerPool:
+    """A bounded thread pool for answer work, with admission control.
+
+    ``submit`` refuses (returns None) once ``max_in_flight`` calls are running or
+    queued, so a hung provider costs a fixed number of threads and a fixed queue,
+    never the event loop's or other routes' capacity.
+    """
+
+    def __init__(self, workers: int, max_in_flight: int) -> None:
+        if workers < 1 or max_in_flight < 1:
+            raise ValueError(
+                f"workers ({workers}) and max_in_flight ({max_in_flight}) must be >= 1"
+            )
+        self.workers = workers
+        self.max_in_flight = max_in_flight
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="ragwright-answer")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Calls admitted and not yet finished (running or waiting for a thread)."""
+        return self._in_flight
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
+        """Run ``fn(*args)`` on a pool thread, or return None when the pool is full."""
+        with self._lock:
+            if self._in_flight >= self.max_in_flight:
+                return None
+            self._in_flight += 1
+        context = contextvars.copy_context()  # like run_in_threadpool: context vars carry over
+        try:
+            future = self._executor.submit(context.run, fn, *args)
+        except BaseException:
+            self._release()
+            raise
+        # The slot frees when the work ends, not when its waiter goes away: a client
+        # that disconnects does not free the thread its request still occupies.
+        future.add_done_callback(lambda _: self._release())
+        return future
+
+    def _release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def shutdown(self) -> None:
+        """Drop queued work; running calls finish on their own (their timeouts bound them)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ServedChain:
+    """The chain being served, swapped for one on the new index after an ingest.
+
+    A request checks at most every ``refresh_s`` seconds whether an ingest
+    finished or the alias switched since the chain's retriever opened the index;
+    requests already running keep the chain they started with. Between requests
+    the watcher thread (:meth:`start_watching`) does the same check, so the
+    ``health`` snapshot follows the index even on an idle or saturated server.
+    """
+
+    def __init__(self, chain: RagChain, refresh_s: float) -> None:
+        self.chain = chain
+        self.refresh_s = refresh_s
+        self.checked = time.monotonic()
+        self.health = _health(chain)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def current(self) -> RagChain:
+        """The chain to answer with; checks the index first when a check is due."""
+        if time.monotonic() - self.checked >= self.refresh_s:
+            self.refresh()
+        return self.chain
+
+    def refresh(self) -> None:
+        """Follow the index if it moved on; returns at once if another thread is checking."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self.checked = time.monotonic()
+            chain = self.chain
+            if not chain.retriever.is_current():
+                chain = chain.with_retriever(chain.retriever.reopen())
+                self.chain, self.health = chain, _health(chain)
+                log.info("index changed: now serving %s", chain.retriever.version.version)
+        finally:
+            self._lock.release()
+
+    def start_watching(self) -> None:
+        """Check the index every ``refresh_s`` seconds from a thread of its own."""
+        if self._watcher is not None:
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._watch, name="ragwright-index-watch", daemon=True
+        )
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    def _watch(self) -> None:
+        interval = max(self.refresh_s, MIN_WATCH_INTERVAL_S)
+        while not self._stop.wait(interval):
+            try:
+                self.refresh()
+            except Exception:
+                # The watcher must outlive a bad moment (an ingest holding the index
+                # database, a half-written version): requests repeat the check and
+                # report such errors to their clients; here the log says what happened.
+                log.exception("index check failed; still serving %s", self.health["index_version"])
+
+
+def _health(chain: RagChain) -> dict[str, str]:
+    """What ``/healthz`` reports about a chain: attributes only, no I/O."""
+    return {
+        "index_version": chain.retriever.version.version,
+        "prompt": chain.prompt,
+        "model": chain.model.name,
+    }

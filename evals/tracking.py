@@ -80,7 +80,11 @@ def log_run(
             "total_tokens": float(summary.total_tokens),
             "errors": float(summary.errors),
             "unparseable": float(summary.unparseable),
+            "judge_errors": float(summary.judge_error_count),
         }
+        metrics.update(
+            {f"judge_errors_{metric}": float(n) for metric, n in summary.judge_errors.items()}
+        )
         optional = {
             "mean_correctness": summary.mean_correctness,
             "recall_at_k": summary.recall_at_k,

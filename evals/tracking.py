@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ragwright.evals.gate import GateResult
 from ragwright.evals.results import EvalRun
+from ragwright.experiments import experiment_id
 from ragwright.offline import apply_offline_defaults
 from ragwright.settings import Settings
 
@@ -22,18 +23,7 @@ RUN_ARTIFACT = "run.json"  # the whole EvalRun, so `ragwright eval compare` can 
 
 
 def _experiment_id(settings: Settings) -> str:
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    existing = mlflow.get_experiment_by_name(EXPERIMENT)
-    if existing is not None:
-        return str(existing.experiment_id)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return str(
-        mlflow.create_experiment(
-            EXPERIMENT, artifact_location=settings.artifacts_dir.resolve().as_uri()
-        )
-    )
+    return experiment_id(settings, EXPERIMENT)
 
 
 def log_run(

@@ -1,14 +1,16 @@
 """Cost records under load and SIGKILL: how many seconds of records does a hard crash lose?
 
     .venv/bin/python benchmarks/fault_costs.py [--procs 12] [--threads 8] [--rate 500]
-        [--seconds 8] [--store sqlite|postgres|both] [--pg-url URL] [--seed 1]
+        [--seconds 8] [--store sqlite|postgres|both] [--pg-url URL] [--seed 1] [--verbose]
 
 N writer processes, each with ``--threads`` threads recording calls through one
 ``CostMonitor`` at ``--rate`` calls/s per process (the monitor's defaults: what
-users get). Every call is logged to a per-process side channel *after*
-``record_call`` returns: one ``os.write`` on an ``O_APPEND`` file, which is in the
-kernel once the syscall returns and so survives SIGKILL. Half the processes are
-SIGKILLed at random times; the others stop and exit normally.
+users get), once the monitor has opened its store (``wait_open``; the time that
+takes is printed: records made before then wait in memory that long). Every call
+is logged to a per-process side channel *after* ``record_call`` returns: one
+``os.write`` on an ``O_APPEND`` file, which is in the kernel once the syscall
+returns and so survives SIGKILL. Half the processes are SIGKILLed at random
+times; the others stop and exit normally.
 
 For a killed process, the loss window is kill time minus the time of the oldest
 logged call missing from the store: everything older than that was kept.
@@ -41,11 +43,13 @@ def worker(args: argparse.Namespace) -> None:
     from ragwright.costs.monitor import CostMonitor
     from ragwright.usage import Usage
 
+    started = time.monotonic()
     monitor = CostMonitor(args.target)
+    monitor.wait_open(120)  # as a service would before taking traffic
     fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     usage = Usage(812, 95, calls=1)
     go = Path(args.go)
-    Path(args.log + ".ready").touch()
+    Path(args.log + ".ready").write_text(f"{time.monotonic() - started:.3f}")
     while not go.exists():
         time.sleep(0.005)
     per_thread = args.rate / args.threads
@@ -122,6 +126,7 @@ def trial(target: str, args: argparse.Namespace, label: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("workers did not start")
         time.sleep(0.05)
+    opening = max(float(Path(f"{log}.ready").read_text() or 0) for _, log, _ in procs)
     go.touch()
     started = time.time()
     victims = rng.sample(range(args.procs), args.procs // 2)
@@ -144,9 +149,18 @@ def trial(target: str, args: argparse.Namespace, label: str) -> None:
         if proc in killed_at:
             lost_killed += len(missing)
             windows.append(killed_at[proc] - min(missing) if missing else 0.0)
+            if args.verbose:
+                print(
+                    f"  process {proc}: killed {killed_at[proc] - started:.1f} s in, lost"
+                    f" {len(missing)} of {len(calls)}, window {windows[-1]:.2f} s"
+                )
         else:
             lost_clean += len(missing)
     print(f"\n{label}: {args.procs} processes x {args.threads} threads, target {args.rate}/s each")
+    print(
+        f"  store opened in {opening:.1f} s at worst (before calls start, as at a service start:"
+        " records made earlier wait that long)"
+    )
     print(f"  calls logged {logged_total}, stored rows {len(stored)} (store total {total_rows})")
     print(
         f"  achieved {logged_total / elapsed:,.0f} calls/s;"
@@ -169,6 +183,7 @@ def main() -> None:
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg-url", help="SQLAlchemy URL of an existing Postgres database")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--verbose", action="store_true", help="one line per killed process")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--target", "--log", "--go", "--proc", "--run"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)

@@ -1,7 +1,8 @@
 """The cost monitor's buffer and writer: records reach the store within about a second.
 
 A model call appends its record to an in-memory buffer (a lock, an append and a
-clock read: a few microseconds) and returns. A daemon thread writes the buffer
+clock read: a few microseconds) and returns. A daemon thread opens the store as
+soon as the monitor exists (``wait_open``), then writes the buffer
 to the store every ``flush_interval_s``, or as soon as ``batch_size`` records
 wait. The buffer is bounded in age and size: when the oldest waiting record is
 older than ``max_delay_s``, or ``max_pending`` records wait, the *calling* thread
@@ -78,6 +79,7 @@ class CostMonitor:
         self._write_lock = threading.Lock()  # one write at a time; held during I/O
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._opened = threading.Event()
         self._store: BaseCostStore | None = None
         self._thread = threading.Thread(target=self._run, name="ragwright-costs", daemon=True)
         self._thread.start()
@@ -158,6 +160,7 @@ class CostMonitor:
             try:
                 if self._store is None:
                     self._store = open_cost_store(self.path)
+                    self._opened.set()
                 written = self._store.insert(pending)
             except BaseException:
                 self._restore(pending)
@@ -192,6 +195,7 @@ class CostMonitor:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+                self._opened.clear()
 
     def _restore(self, pending: list[CallRecord]) -> None:
         """Put records back in front (order kept); past ``max_pending`` drop the oldest."""
@@ -217,7 +221,29 @@ class CostMonitor:
                 message,
             )
 
+    def wait_open(self, timeout_s: float | None = None) -> bool:
+        """Block until the store is open (the writer opens it at start); False on timeout.
+
+        A service can call this before taking traffic: opening a remote store
+        (importing its driver, connecting, checking migrations) takes seconds on a
+        busy machine, and records made before it is open wait in memory.
+        """
+        return self._opened.wait(timeout_s)
+
+    def _open(self) -> None:
+        """Open the store now rather than at the first write, so that write is quick."""
+        try:
+            with self._write_lock:
+                if self._store is None:
+                    self._store = open_cost_store(self.path)
+        except Exception as exc:
+            self._retry_at = time.monotonic() + self.flush_interval_s
+            self._report(exc)
+            return
+        self._opened.set()
+
     def _run(self) -> None:
+        self._open()
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()

@@ -1,8 +1,11 @@
 """Results of an eval run: one record per case, and the run's summary statistics.
 
 Every case yields a :class:`CaseResult`, including cases whose model call
-failed (``error``) and cases a judge could not score (``unparseable``): they are
-counted, shown, and (by default) count against the gate. No aggregate is NaN.
+failed (``error``) and cases a judge could not score: its call failed (judge
+``error``) or its reply did not parse (``unparseable``). Each kind is counted
+apart, per metric for the judge, and shown: a judge failure is scored as the
+worst value (conservative for the gate), so a table that hid the count would
+pass off a broken judge as a bad answer. No aggregate is NaN.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from pydantic import BaseModel, ConfigDict
 
 from ragwright.costs.store import percentile
 
+METRICS = ("hallucination", "relevance", "correctness")  # the judged metrics
+
 __all__ = [
+    "METRICS",
     "CaseResult",
     "EvalRun",
     "MonitorStats",
@@ -46,6 +52,7 @@ class CaseResult(BaseModel):
     hallucination_score: float | None = None
     unsupported_claims: list[str] = []
     hallucination_outcome: str = "ok"
+    hallucination_detail: str = ""  # why the judge failed, when it did
     relevance: int | None = None
     relevance_reason: str = ""
     relevance_outcome: str = "ok"
@@ -64,13 +71,24 @@ class CaseResult(BaseModel):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def outcome(self, metric: str) -> str | None:
+        """The judge's outcome for ``metric``: ok, unparseable, error; None if not judged."""
+        return {
+            "hallucination": self.hallucination_outcome,
+            "relevance": self.relevance_outcome,
+            "correctness": self.correctness_outcome,
+        }[metric]
+
 
 class RunSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     cases: int
-    errors: int
-    unparseable: int
+    errors: int  # cases whose answer call failed: no metric could be judged
+    unparseable: int  # cases with a judge reply that did not parse, for any metric
+    # Answered cases whose judge call failed, per metric (hallucination, relevance,
+    # correctness). Scored as the worst value, like errors and unparseable replies.
+    judge_errors: dict[str, int] = {}
     hallucination_rate: float  # errors and unparseable count as hallucinated
     mean_relevance: float  # errors and unparseable count as 1
     mean_correctness: float | None = None  # cases with a reference; errors count as 0
@@ -83,6 +101,11 @@ class RunSummary(BaseModel):
     total_tokens: int
     tokens_estimated: bool
     cost_usd: float | None  # None when any call had no known price
+
+    @property
+    def judge_error_count(self) -> int:
+        """Judge failures of all metrics together (a case may count once per metric)."""
+        return sum(self.judge_errors.values())
 
 
 class MonitorStats(BaseModel):
@@ -164,6 +187,10 @@ def summarize(cases: list[CaseResult]) -> RunSummary:
             if "unparseable"
             in (c.hallucination_outcome, c.relevance_outcome, c.correctness_outcome)
         ),
+        judge_errors={
+            metric: sum(1 for c in cases if c.error is None and c.outcome(metric) == "error")
+            for metric in METRICS
+        },
         hallucination_rate=fmean(hallucination_value(c) for c in cases) if cases else 0.0,
         mean_relevance=fmean(relevance_value(c) for c in cases) if cases else 0.0,
         mean_correctness=fmean(correct)

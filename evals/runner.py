@@ -1,23 +1,31 @@
 """Run a golden set through the RAG chain and the judges, concurrently and completely.
 
-Every case produces a result. A provider failure after retries becomes an
-``error`` case; the run goes on. A user error (a prompt that cannot render)
-stops the run: it would fail the same way for every case.
+Every case produces a result. A provider failure after retries (an HTTP error,
+a timeout, a malformed reply) becomes an ``error`` case; the run goes on. A
+judge that fails on a case, whatever the exception, gives an ``error`` outcome
+for that metric, counted apart from answer errors (``RunSummary.judge_errors``).
+A user error (a prompt that cannot render) stops the run: it would fail the
+same way for every case.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ragwright.costs.pricing import PriceTable
-from ragwright.errors import ProviderError
+from ragwright.errors import ProviderError, UserError
 from ragwright.evals.golden import GoldenCase, GoldenSet
-from ragwright.evals.judges.base import CorrectnessVerdict, Judge
+from ragwright.evals.judges.base import (
+    CorrectnessVerdict,
+    HallucinationVerdict,
+    Judge,
+    RelevanceVerdict,
+)
 from ragwright.evals.metrics import recall_at_k as recall
 from ragwright.evals.metrics import reciprocal_rank
 from ragwright.evals.results import CaseResult, EvalRun, summarize
@@ -26,11 +34,31 @@ from ragwright.rag.chain import RagChain
 
 __all__ = ["run_evals", "run_evals_blocking"]
 
+V = TypeVar("V", HallucinationVerdict, RelevanceVerdict, CorrectnessVerdict)
+
+
+async def _judged(verdict: Awaitable[V], failed: Callable[[str], V]) -> V:
+    """The judge's verdict, or ``failed(reason)`` when the judge itself crashed.
+
+    Judges return ``error`` outcomes for provider failures already; this catches
+    the rest (a bug, a local model that failed to load) so one case cannot abort
+    the run or vanish from it. User errors still stop the run: they would recur.
+    """
+    try:
+        return await verdict
+    except UserError:
+        raise
+    except Exception as exc:
+        return failed(f"{type(exc).__name__}: {exc}"[:300])
+
 
 async def _correctness(judge: Judge, case: GoldenCase, answer: str) -> CorrectnessVerdict | None:
     if case.reference_answer is None:
         return None
-    return await judge.correctness(case.question, answer, case.reference_answer)
+    return await _judged(
+        judge.correctness(case.question, answer, case.reference_answer),
+        lambda reason: CorrectnessVerdict(None, reason, outcome="error"),
+    )
 
 
 async def _run_case(  # noqa: PLR0917 - private, one caller
@@ -59,8 +87,14 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
     retrieved = [c.source for c in answer.contexts]
     contexts = [c.text for c in answer.contexts]
     hallucination, relevance, correctness = await asyncio.gather(
-        judge.hallucination(case.question, answer.answer, contexts),
-        judge.relevance(case.question, answer.answer),
+        _judged(
+            judge.hallucination(case.question, answer.answer, contexts),
+            lambda reason: HallucinationVerdict(None, None, outcome="error", detail=reason),
+        ),
+        _judged(
+            judge.relevance(case.question, answer.answer),
+            lambda reason: RelevanceVerdict(None, reason, outcome="error"),
+        ),
         _correctness(judge, case, answer.answer),
     )
     provider, _, model = answer.model.partition("/")
@@ -77,6 +111,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         hallucination_score=hallucination.score,
         unsupported_claims=hallucination.unsupported_claims,
         hallucination_outcome=hallucination.outcome,
+        hallucination_detail=hallucination.detail if hallucination.outcome != "ok" else "",
         relevance=relevance.score,
         relevance_reason=relevance.reason,
         relevance_outcome=relevance.outcome,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ragwright.evals.gate import GateResult
 from ragwright.evals.results import EvalRun
+from ragwright.experiments import experiment_id
 from ragwright.offline import apply_offline_defaults
 from ragwright.settings import Settings
 
@@ -22,18 +23,7 @@ RUN_ARTIFACT = "run.json"  # the whole EvalRun, so `ragwright eval compare` can 
 
 
 def _experiment_id(settings: Settings) -> str:
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    existing = mlflow.get_experiment_by_name(EXPERIMENT)
-    if existing is not None:
-        return str(existing.experiment_id)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return str(
-        mlflow.create_experiment(
-            EXPERIMENT, artifact_location=settings.artifacts_dir.resolve().as_uri()
-        )
-    )
+    return experiment_id(settings, EXPERIMENT)
 
 
 def log_run(
@@ -80,7 +70,11 @@ def log_run(
             "total_tokens": float(summary.total_tokens),
             "errors": float(summary.errors),
             "unparseable": float(summary.unparseable),
+            "judge_errors": float(summary.judge_error_count),
         }
+        metrics.update(
+            {f"judge_errors_{metric}": float(n) for metric, n in summary.judge_errors.items()}
+        )
         optional = {
             "mean_correctness": summary.mean_correctness,
             "recall_at_k": summary.recall_at_k,

@@ -20,6 +20,8 @@ first to exit code 2 with a precise message and retry or report the second::
     │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
     └── ProviderError                  a model backend failed: .provider, .model
         ├── ProviderHTTPError          non-2xx answer: .status_code, .body
+        ├── ProviderResponseError      a 2xx answer that is not a completion (HTML, bad JSON,
+        │                              no `choices`): .status_code, .reason, .excerpt
         ├── ProviderTimeoutError       no answer in time
         └── ModelRequestsBlockedError  network model called while tests forbid it
 
@@ -45,6 +47,7 @@ __all__ = [
     "PromptFileError",
     "ProviderError",
     "ProviderHTTPError",
+    "ProviderResponseError",
     "ProviderTimeoutError",
     "RagwrightError",
     "ReadOnlyPromptError",
@@ -177,6 +180,29 @@ class ProviderHTTPError(ProviderError):
         self.status_code = status_code
         self.body = body
         super().__init__(f"HTTP {status_code}: {body[:300]}", provider=provider, model=model)
+
+
+class ProviderResponseError(ProviderError):
+    """The backend answered with a success status but not with a usable completion.
+
+    Proxies and gateways do this (an HTML login or error page behind a 200), as do
+    half-compatible servers (JSON without ``choices``). ``excerpt`` is the start of
+    the body with whitespace collapsed and anything key-like masked, so the
+    message can go to a log or a CI page.
+    """
+
+    def __init__(
+        self, *, provider: str, model: str, status_code: int, reason: str, excerpt: str
+    ) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        self.excerpt = excerpt
+        super().__init__(
+            f"malformed reply (HTTP {status_code}): {reason}; body starts {excerpt!r}."
+            " Check that the base URL points at an OpenAI-compatible /v1 endpoint",
+            provider=provider,
+            model=model,
+        )
 
 
 class ProviderTimeoutError(ProviderError):

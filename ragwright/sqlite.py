@@ -4,6 +4,11 @@ Every store (index records, costs, call cache) declares an ordered list of
 migration functions; :func:`migrate` applies the ones not yet recorded in the
 ``_migrations`` table, each in its own transaction. Connections use WAL mode
 and a busy timeout so several processes can write the same file.
+
+SQLite reports a damaged file only when a query reaches the damaged page, a
+full disk only when a write needs a page, so every store method runs inside
+:func:`database_errors`, which turns ``sqlite3.Error`` into a one-line
+:class:`StoreError` that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -17,48 +22,82 @@ from pathlib import Path
 
 from ragwright.errors import UserError
 
-__all__ = ["Migration", "StoreError", "connect", "execute_script", "migrate", "transaction"]
+__all__ = [
+    "Migration",
+    "StoreError",
+    "connect",
+    "database_errors",
+    "describe_error",
+    "execute_script",
+    "migrate",
+    "transaction",
+]
 
 Migration = Callable[[sqlite3.Connection], None]
 
 
 class StoreError(UserError):
-    """A local database file is corrupt, locked or not a database."""
+    """A store cannot be used: a corrupt, locked, read-only or full database, or no server."""
 
 
 def connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     """Open (creating if needed) a WAL-mode database; raise StoreError with the fix if broken."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with database_errors(path, timeout_s=timeout_s):
         conn = sqlite3.connect(
             path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"{path}: cannot open the database ({exc})") from exc
     try:
-        _enable_wal(conn, timeout_s)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.OperationalError as exc:
+        with database_errors(path, timeout_s=timeout_s):
+            _enable_wal(conn, timeout_s)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+    except StoreError:
         conn.close()
-        if _is_lock_error(exc):
-            raise StoreError(
-                f"{path}: locked by another process for more than {timeout_s:.0f} s ({exc});"
-                " the database is intact: retry when the other writer has finished"
-            ) from exc
-        raise StoreError(f"{path}: cannot open the database ({exc})") from exc
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(
-            f"{path}: not a usable SQLite database ({exc}). Move it aside and re-run;"
-            " nothing was written to it."
-        ) from exc
+        raise
     return conn
 
 
-def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+def describe_error(path: Path | str, exc: sqlite3.Error, *, timeout_s: float = 30.0) -> str:
+    """One line: which file, what SQLite said, and what the user can do about it."""
     message = str(exc).lower()
-    return "locked" in message or "busy" in message
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    if "locked" in message or "busy" in message or code.startswith("SQLITE_BUSY"):
+        return (
+            f"{path}: locked by another process for more than {timeout_s:.0f} s ({exc});"
+            " the database is intact: retry when the other writer has finished"
+        )
+    if "disk is full" in message or code == "SQLITE_FULL":
+        return (
+            f"{path}: the disk is full ({exc}); nothing of this write was kept and earlier"
+            " data is intact. Free space on that disk (or move RAGWRIGHT_HOME) and re-run"
+        )
+    if "readonly" in message or "read-only" in message or code.startswith("SQLITE_READONLY"):
+        return (
+            f"{path}: the database is read-only ({exc}). Make the file and its folder"
+            " writable for this user (ls -l; chown/chmod), or point RAGWRIGHT_HOME elsewhere"
+        )
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in message:
+        return (
+            f"{path}: cannot open the database ({exc}); check that the folder exists and"
+            " is writable and that the path is a file"
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return (
+            f"{path}: not a usable SQLite database ({exc}). Move it aside and re-run"
+            f" (mv {path} {path}.corrupt): a new one is created, and the old file stays"
+            " for recovery (sqlite3 FILE .recover); nothing was written to it."
+        )
+    return f"{path}: database error ({exc})"
+
+
+@contextmanager
+def database_errors(path: Path | str, *, timeout_s: float = 30.0) -> Iterator[None]:
+    """Turn ``sqlite3.Error`` raised inside into a :class:`StoreError` (see ``describe_error``)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(describe_error(path, exc, timeout_s=timeout_s)) from exc
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
@@ -75,7 +114,8 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
+            locked = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+            if not locked or time.monotonic() + delay > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
@@ -92,7 +132,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back after some errors (disk full)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

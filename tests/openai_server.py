@@ -8,13 +8,15 @@ scripted per test with a queue of replies::
         Error(429, retry_after=0),           # an HTTP error, optionally with Retry-After
         Delay(2.0),                          # sleep 2 s, then answer with the default handler
         Completion("hello", usage=None),     # a completion without a usage block
+        Raw("<html>502 Bad Gateway</html>"), # a malformed 200: HTML, non-JSON, no `choices`
     )
 
 Once the queue is empty, the ``default`` handler computes the content from the
-request body (by default it echoes the last user message). ``delay_s`` delays
-every answer by a constant time, for benchmarks of concurrent clients; a
-``delay_s`` longer than the client's timeout is a provider that hangs (the
-server drops the held requests when it stops). ``Error(401,
+request body (by default it echoes the last user message); it may also return
+any reply (``Raw``, ``Error``, ``Completion``) to script failures per request.
+``delay_s`` delays every answer by a constant time, for benchmarks of concurrent
+clients; a ``delay_s`` longer than the client's timeout is a provider that hangs
+(the server drops the held requests when it stops). ``Error(401,
 echo_header="authorization")`` answers with the request's header value in its
 error message, like a misconfigured proxy that relays what it was sent.
 
@@ -52,6 +54,7 @@ __all__ = [
     "Delay",
     "Error",
     "OpenAIServer",
+    "Raw",
     "RecordedRequest",
     "Reply",
     "echo_last_user",
@@ -84,14 +87,29 @@ class Error:
 
 
 @dataclass(frozen=True)
+class Raw:
+    """Exactly these bytes, for malformed replies that real proxies and servers send.
+
+    An HTML error page behind a 200, a truncated body, JSON without ``choices``:
+    ``Raw("<html>...</html>")``, ``Raw('{"choices": [')``, ``Raw('{"id": "x"}')``.
+    A ``dict`` or ``list`` body is sent as JSON. ``content_type`` is what the header
+    claims, which need not match the body (that is the point).
+    """
+
+    body: str | bytes | dict[str, Any] | list[Any]
+    status: int = 200
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
 class Delay:
     """Sleep ``seconds`` before answering with ``then`` (default: the default handler)."""
 
     seconds: float
-    then: Completion | Error | None = None
+    then: Completion | Error | Raw | None = None
 
 
-Reply = Completion | Error | Delay
+Reply = Completion | Error | Raw | Delay
 
 
 @dataclass(frozen=True)
@@ -141,7 +159,7 @@ class OpenAIServer:
     def __init__(
         self,
         *,
-        default: Callable[[dict[str, Any]], str] | None = echo_last_user,
+        default: Callable[[dict[str, Any]], str | Completion | Error | Raw] | None = echo_last_user,
         delay_s: float = 0.0,
         default_usage: dict[str, int] | None = DEFAULT_USAGE,
     ) -> None:
@@ -284,6 +302,17 @@ class OpenAIServer:
         body: dict[str, Any],
         recorded: RecordedRequest,
     ) -> None:
+        if isinstance(reply, Raw):
+            data = reply.body
+            if isinstance(data, dict | list):
+                data = json.dumps(data)
+            self._send_bytes(
+                handler,
+                reply.status,
+                data.encode() if isinstance(data, str) else data,
+                reply.content_type,
+            )
+            return
         if isinstance(reply, Error):
             headers = dict(reply.headers)
             if reply.retry_after is not None:
@@ -305,7 +334,11 @@ class OpenAIServer:
             if self.default is None:
                 self._send(handler, 500, {"error": {"message": "no scripted reply left"}})
                 return
-            reply = Completion(self.default(body))
+            computed = self.default(body)
+            if not isinstance(computed, str):  # a handler may script any reply per request
+                self._answer(handler, computed, body)
+                return
+            reply = Completion(computed)
         usage = self.default_usage if reply.usage is _DEFAULT else reply.usage
         payload: dict[str, Any] = {
             "id": f"chatcmpl-{next(self._ids)}",
@@ -331,9 +364,20 @@ class OpenAIServer:
         payload: dict[str, Any],
         headers: dict[str, str] | None = None,
     ) -> None:
-        data = json.dumps(payload).encode()
+        OpenAIServer._send_bytes(
+            handler, status, json.dumps(payload).encode(), "application/json", headers
+        )
+
+    @staticmethod
+    def _send_bytes(
+        handler: _Handler,
+        status: int,
+        data: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             handler.send_header(name, value)

@@ -214,7 +214,8 @@ def test_metered_embedder_records_batches(settings: Settings) -> None:
 def test_sqlalchemy_store_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """RAGWRIGHT_COSTS_URL sends records to a database by URL (SQLite here, Postgres in prod)."""
     from ragwright.costs.monitor import monitor_for
-    from ragwright.costs.store import SqlAlchemyCostStore, open_cost_store
+    from ragwright.costs.sql_store import SqlAlchemyCostStore
+    from ragwright.costs.store import open_cost_store
 
     url = f"sqlite:///{tmp_path / 'shared-costs.db'}"
     monkeypatch.setenv("RAGWRIGHT_COSTS_URL", url)

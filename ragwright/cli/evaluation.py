@@ -24,7 +24,7 @@ from ragwright.evals.runner import run_evals_blocking
 from ragwright.rag.chain import RagChain
 from ragwright.settings import Settings
 
-__all__ = ["Comparison", "evaluate_prompts", "print_runs"]
+__all__ = ["Comparison", "evaluate_prompts", "judge_failure_note", "print_runs"]
 
 
 @dataclass
@@ -56,16 +56,22 @@ def evaluate_prompts(
         console=console,
     ) as progress:
         bars = [progress.add_task(f"eval {p}", total=len(golden.cases)) for p in prompts]
-        # interleaved: the gate's two versions run under the same conditions
-        runs = run_evals_blocking(
-            chain,
-            golden,
-            judge,
-            prompts=prompts,
-            concurrency=settings.eval_concurrency,
-            prices=monitor_for(settings).prices,
-            progress=lambda index, n: progress.advance(bars[index], n),
-        )
+        try:
+            # interleaved: the gate's two versions run under the same conditions
+            runs = run_evals_blocking(
+                chain,
+                golden,
+                judge,
+                prompts=prompts,
+                concurrency=settings.eval_concurrency,
+                prices=monitor_for(settings).prices,
+                progress=lambda index, n: progress.advance(bars[index], n),
+            )
+        except BaseException:
+            # An aborted run (a prompt that does not render, Ctrl-C) still paid for the
+            # calls it made: write them now, not only if the interpreter exits cleanly.
+            monitor_for(settings).flush_quietly()
+            raise
     _attach_monitor_stats(settings, runs)
     _cite_calibration(settings, runs)
     decision = evaluate_gate(runs[0], runs[-1], settings.gate) if gate and len(runs) > 1 else None
@@ -119,6 +125,23 @@ def _attach_monitor_stats(settings: Settings, runs: list[EvalRun]) -> None:
             )
 
 
+def judge_failure_note(run: EvalRun) -> str | None:
+    """Which metrics' judges failed and how they were scored; None when none did."""
+    summary = run.summary
+    failed = [f"{metric} {n}" for metric, n in summary.judge_errors.items() if n]
+    if not failed and not summary.unparseable:
+        return None
+    parts = []
+    if failed:
+        parts.append(f"judge errors: {', '.join(failed)}")
+    if summary.unparseable:
+        parts.append(f"{summary.unparseable} case(s) with an unparseable judge reply")
+    return (
+        f"{'; '.join(parts)}. These count as the worst score (hallucinated, relevance 1,"
+        " correctness 0) in the metrics above and in the gate"
+    )
+
+
 def print_runs(console: Console, comparison: Comparison) -> None:
     """One column per prompt version, one row per metric: readable at 80 columns."""
     gate = comparison.gate
@@ -163,7 +186,11 @@ def print_runs(console: Console, comparison: Comparison) -> None:
             ],
         ),
         ("cost (monitor)", [fmt_cost(r.monitor.cost_usd) if r.monitor else "n/a" for r in runs]),
-        ("errors / unparseable", [f"{r.summary.errors} / {r.summary.unparseable}" for r in runs]),
+        (
+            "errors (answer / judge)",
+            [f"{r.summary.errors} / {r.summary.judge_error_count}" for r in runs],
+        ),
+        ("judge replies unparseable", [str(r.summary.unparseable) for r in runs]),
     ]
     if gate is not None:
         verdicts = ["baseline"] + ["[green]PASS[/]" if gate.passed else "[red]FAIL[/]"] * (
@@ -179,6 +206,9 @@ def print_runs(console: Console, comparison: Comparison) -> None:
         for r in runs
     }
     console.print(f"[dim]{'; '.join(sorted(labels))}[/dim]")
+    for run in runs:
+        if note := judge_failure_note(run):
+            console.print(f"[yellow]{run.prompt}: {note}[/yellow]", highlight=False)
     if gate is not None:
         for rule in gate.rules:
             mark = "[green]pass[/]" if rule.passed else "[red]FAIL[/]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ragwright.costs.store import GroupStats
-from ragwright.offline import apply_offline_defaults
+from ragwright.experiments import experiment_id as experiment_id_for
 from ragwright.settings import Settings
 
 __all__ = ["MONITORING_EXPERIMENT", "export_to_mlflow"]
@@ -14,18 +14,9 @@ MONITORING_EXPERIMENT = "ragwright-monitoring"
 
 
 def export_to_mlflow(settings: Settings, groups: list[GroupStats], *, since: str | None) -> str:
-    apply_offline_defaults()
     import mlflow
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    experiment = mlflow.get_experiment_by_name(MONITORING_EXPERIMENT)
-    if experiment is None:
-        settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        experiment_id = mlflow.create_experiment(
-            MONITORING_EXPERIMENT, artifact_location=settings.artifacts_dir.resolve().as_uri()
-        )
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = experiment_id_for(settings, MONITORING_EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment_id, run_name="costs") as run:
         mlflow.set_tags({"ragwright.kind": "monitoring", "since": since or "all"})
         metrics: dict[str, float] = {}

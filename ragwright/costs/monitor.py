@@ -1,25 +1,23 @@
-"""Record every model call without blocking the caller on disk I/O.
+"""Record every model call, success, failure or cancellation, through one monitor per store.
 
-Calls are appended to an in-memory queue (a lock and a list append, a few
-microseconds); a daemon thread writes them to SQLite in batches every
-``flush_interval_s`` and on normal exit. A hard crash (SIGKILL, power loss)
-loses at most the records of the last interval.
+``metered`` wraps a chat model and ``metered_embedder`` an embedder so that each
+call becomes a :class:`~ragwright.costs.record.CallRecord`; ``monitor_for`` gives
+the process-wide :class:`~ragwright.costs.writer.CostMonitor` of the configured
+store, whose buffer and writer bound what a crash can lose (see ``writer``).
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragwright.costs.pricing import PriceTable
 from ragwright.costs.record import CallRecord
-from ragwright.costs.store import BaseCostStore, open_cost_store
+from ragwright.costs.store import open_cost_store
+from ragwright.costs.writer import CostMonitor
 from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder
 from ragwright.settings import Settings
 from ragwright.tokens import count_tokens
@@ -40,104 +38,6 @@ __all__ = [
     "metered_embedder",
     "monitor_for",
 ]
-
-log = logging.getLogger(__name__)
-
-
-class CostMonitor:
-    def __init__(
-        self, path: Path | str, prices: PriceTable | None = None, *, flush_interval_s: float = 1.0
-    ) -> None:
-        self.path = path
-        self.prices = prices or PriceTable()
-        self.flush_interval_s = flush_interval_s
-        self._buffer: list[CallRecord] = []
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._store: BaseCostStore | None = None
-        self._thread = threading.Thread(target=self._run, name="ragwright-costs", daemon=True)
-        self._thread.start()
-        atexit.register(self.close)
-
-    def record(self, record: CallRecord) -> None:
-        with self._lock:
-            self._buffer.append(record)
-
-    def record_call(
-        self,
-        *,
-        provider: str,
-        model: str,
-        operation: str,
-        prompt: str | None,
-        usage: Usage,
-        latency_ms: float,
-        status: str = "ok",
-        error_type: str | None = None,
-        cached: bool = False,
-        tags: tuple[tuple[str, str], ...] = (),
-    ) -> CallRecord:
-        cost = 0.0 if cached else self.prices.cost(provider, model, usage)
-        record = CallRecord(
-            ts=datetime.now(UTC).isoformat(timespec="milliseconds"),
-            provider=provider,
-            model=model,
-            operation=operation,
-            prompt=prompt,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            estimated=usage.estimated,
-            latency_ms=latency_ms,
-            cost_usd=cost,
-            status=status,
-            error_type=error_type,
-            cached=cached,
-            tags=tags,
-        )
-        self.record(record)
-        return record
-
-    def flush(self) -> int:
-        """Write buffered records; on failure they go back to the buffer and the error rises."""
-        with self._lock:
-            pending, self._buffer = self._buffer, []
-        if not pending:
-            return 0
-        try:
-            with self._write_lock:
-                if self._store is None:
-                    self._store = open_cost_store(self.path)
-                return self._store.insert(pending)
-        except BaseException:
-            with self._lock:
-                self._buffer[:0] = pending  # keep order; nothing is dropped
-            raise
-
-    def close(self) -> None:
-        """Stop the writer and flush; at exit a failure is reported, not raised."""
-        atexit.unregister(self.close)
-        self._stop.set()
-        try:
-            self.flush()
-        except Exception as exc:
-            log.error(
-                "%d cost records could not be written to %s: %s", len(self._buffer), self.path, exc
-            )
-        with self._write_lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
-            try:
-                self.flush()
-            except Exception:  # keep the thread alive; records stay buffered for the next try
-                log.warning(
-                    "cost records could not be written to %s; will retry", self.path, exc_info=True
-                )
-
 
 _monitors: dict[Path | str, CostMonitor] = {}
 _monitors_lock = threading.Lock()
@@ -172,7 +72,7 @@ class MeteredChatModel(ChatModel):
         started = time.perf_counter()
         try:
             response = self.inner.generate(request)
-        except Exception as exc:
+        except BaseException as exc:  # cancelled calls too: the provider may have billed them
             self._failed(request, started, exc)
             raise
         self._succeeded(request, response)
@@ -187,7 +87,7 @@ class MeteredChatModel(ChatModel):
         started = time.perf_counter()
         try:
             response = await self.inner.agenerate(request)
-        except Exception as exc:
+        except BaseException as exc:  # cancelled calls too: the provider may have billed them
             self._failed(request, started, exc)
             raise
         self._succeeded(request, response)
@@ -205,7 +105,7 @@ class MeteredChatModel(ChatModel):
             tags=request.tags,
         )
 
-    def _failed(self, request: ChatRequest, started: float, exc: Exception) -> None:
+    def _failed(self, request: ChatRequest, started: float, exc: BaseException) -> None:
         self.monitor.record_call(
             provider=self.provider,
             model=self.model,
@@ -242,7 +142,7 @@ class MeteredEmbedder(Embedder):
         started = time.perf_counter()
         try:
             vectors = self.inner.encode(texts)
-        except Exception as exc:
+        except BaseException as exc:
             self.monitor.record_call(
                 provider=self._provider,
                 model=self._model,

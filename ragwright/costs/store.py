@@ -1,7 +1,7 @@
 """Stores of model calls: SQLite by default, any SQLAlchemy database by URL.
 
 ``CostStore`` is the local file (``.ragwright/costs.db``, WAL mode, several
-writer processes at once). ``SqlAlchemyCostStore`` takes a URL
+writer processes at once). ``SqlAlchemyCostStore`` (``sql_store``) takes a URL
 (``RAGWRIGHT_COSTS_URL``, e.g. Postgres) so many machines report into one
 place. Both share the queries in :class:`BaseCostStore`, which aggregate the
 filtered rows in Python: the same results on every database, tags included.
@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ragwright.costs.record import CallRecord
-from ragwright.sqlite import connect, execute_script, migrate, transaction
+from ragwright.sqlite import (
+    StoreError,
+    connect,
+    database_errors,
+    execute_script,
+    migrate,
+    transaction,
+)
 
-__all__ = ["BaseCostStore", "CostStore", "GroupStats", "SqlAlchemyCostStore", "open_cost_store"]
+__all__ = ["BaseCostStore", "CostStore", "GroupStats", "open_cost_store"]
 
 GroupBy = Literal["model", "day", "prompt", "operation", "tag"]
 COLUMNS = (
@@ -218,12 +225,21 @@ _SELECT = (
 
 
 class CostStore(BaseCostStore):
-    """The local SQLite file: WAL mode, safe with several writer processes."""
+    """The local SQLite file: WAL mode, safe with several writer processes.
+
+    Every method maps SQLite errors (a damaged page, a full disk, a read-only
+    file) to a one-line :class:`~ragwright.sqlite.StoreError` naming the file.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
-        migrate(self.conn, MIGRATIONS)
+        try:
+            with database_errors(path):
+                migrate(self.conn, MIGRATIONS)
+        except StoreError:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -231,7 +247,7 @@ class CostStore(BaseCostStore):
     def insert(self, records: Iterable[CallRecord]) -> int:
         rows = [_as_row(r) for r in records]
         if rows:
-            with transaction(self.conn):
+            with database_errors(self.path), transaction(self.conn):
                 self.conn.executemany(
                     f"INSERT INTO calls ({', '.join(COLUMNS)})"
                     f" VALUES ({', '.join('?' * len(COLUMNS))})",
@@ -248,95 +264,27 @@ class CostStore(BaseCostStore):
             clauses.append("ts < ?")
             params.append(until)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        for raw in self.conn.execute(_SELECT + where, params):
-            yield Row(*raw)
-
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
-
-
-class SqlAlchemyCostStore(BaseCostStore):
-    """Any database SQLAlchemy speaks (Postgres for shared deployments), by URL."""
-
-    def __init__(self, url: str) -> None:
-        import sqlalchemy as sa
-
-        from ragwright.sqlite import StoreError
-
-        self.url = url
-        self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata = sa.MetaData()
-        self.table = sa.Table(
-            "ragwright_calls",
-            metadata,
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-            sa.Column("ts", sa.String(40), nullable=False, index=True),
-            sa.Column("provider", sa.String(100), nullable=False),
-            sa.Column("model", sa.String(200), nullable=False, index=True),
-            sa.Column("operation", sa.String(20), nullable=False),
-            sa.Column("prompt", sa.String(200)),
-            sa.Column("prompt_tokens", sa.Integer, nullable=False),
-            sa.Column("completion_tokens", sa.Integer, nullable=False),
-            sa.Column("estimated", sa.Integer, nullable=False),
-            sa.Column("latency_ms", sa.Float, nullable=False),
-            sa.Column("cost_usd", sa.Float),
-            sa.Column("status", sa.String(20), nullable=False),
-            sa.Column("error_type", sa.String(200)),
-            sa.Column("cached", sa.Integer, nullable=False, default=0),
-            sa.Column("tags", sa.Text, nullable=False, default="{}"),
-        )
-        try:
-            metadata.create_all(self.engine)  # schema version 1; later versions migrate here
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"{self.engine.url!r}: cannot open the cost store ({exc})") from exc
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def insert(self, records: Iterable[CallRecord]) -> int:
-        rows = [_as_dict(r) for r in records]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(self.table.insert(), rows)
-        return len(rows)
-
-    def rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
-        import sqlalchemy as sa
-
-        t = self.table
-        query = sa.select(
-            t.c.ts,
-            t.c.provider,
-            t.c.model,
-            t.c.operation,
-            t.c.prompt,
-            t.c.prompt_tokens,
-            t.c.completion_tokens,
-            t.c.estimated,
-            t.c.latency_ms,
-            t.c.cost_usd,
-            t.c.status,
-            t.c.tags,
-        )
-        if since:
-            query = query.where(t.c.ts >= since)
-        if until:
-            query = query.where(t.c.ts < until)
-        with self.engine.connect() as conn:
-            for raw in conn.execute(query):
+        with database_errors(self.path):  # a damaged page shows up mid-scan
+            for raw in self.conn.execute(_SELECT + where, params):
                 yield Row(*raw)
 
     def count(self) -> int:
-        import sqlalchemy as sa
-
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
-            )
+        with database_errors(self.path):
+            return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
 
 
 def open_cost_store(target: Path | str) -> BaseCostStore:
     """A path opens the SQLite file; a URL (``scheme://...``) opens it with SQLAlchemy."""
     if isinstance(target, str) and "://" in target:
+        from ragwright.costs.sql_store import SqlAlchemyCostStore
+
         return SqlAlchemyCostStore(target)
     return CostStore(Path(target))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SqlAlchemyCostStore":  # imports SQLAlchemy: load on first use only
+        from ragwright.costs.sql_store import SqlAlchemyCostStore
+
+        return SqlAlchemyCostStore
+    raise AttributeError(f"module 'ragwright.costs.store' has no attribute {name!r}")

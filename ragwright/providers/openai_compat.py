@@ -3,6 +3,9 @@
 The openai SDK does the HTTP work, including retries with backoff on 429, 5xx
 and timeouts (it honours ``Retry-After``). This module is the one boundary where
 SDK exceptions become ragwright's :class:`~ragwright.errors.ProviderError` family.
+The body of a 2xx answer is read raw and validated here (``openai_reply``), so a
+malformed reply is a :class:`~ragwright.errors.ProviderResponseError` too, never
+a ``JSONDecodeError`` or ``AttributeError`` from inside the SDK.
 """
 
 from __future__ import annotations
@@ -11,11 +14,19 @@ import asyncio
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
-from ragwright.errors import ConfigError, ProviderError, ProviderHTTPError, ProviderTimeoutError
+from ragwright.errors import (
+    ConfigError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
 from ragwright.providers import guard
 from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
 from ragwright.providers.limits import request_slot
+from ragwright.providers.openai_reply import MalformedReplyError, excerpt, parse_chat_reply
 from ragwright.tokens import count_tokens
 from ragwright.usage import Usage
 
@@ -47,6 +58,7 @@ class OpenAICompatibleChatModel(ChatModel):
                 " OpenAI, or RAGWRIGHT_OPENAI_BASE_URL for a self-hosted server"
                 " (vLLM, Ollama, llama.cpp); or use RAGWRIGHT_CHAT_MODEL=local/extractive"
             )
+        _refuse_userinfo(model, base_url)
         self.model = model
         self.base_url = base_url
         self._client_args: dict[str, Any] = {
@@ -85,10 +97,10 @@ class OpenAICompatibleChatModel(ChatModel):
             self._sync = openai.OpenAI(**self._client_args)
         started = time.perf_counter()
         try:
-            completion = self._sync.chat.completions.create(**self._kwargs(request))
+            raw = self._sync.chat.completions.with_raw_response.create(**self._kwargs(request))
         except openai.OpenAIError as exc:
             raise self._convert(exc) from exc
-        return self._response(request, completion, started)
+        return self._response(request, raw, started)
 
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
         guard.check_model_requests_allowed(self.provider, self.model)
@@ -98,10 +110,12 @@ class OpenAICompatibleChatModel(ChatModel):
         async with request_slot():
             started = time.perf_counter()
             try:
-                completion = await client.chat.completions.create(**self._kwargs(request))
+                raw = await client.chat.completions.with_raw_response.create(
+                    **self._kwargs(request)
+                )
             except openai.OpenAIError as exc:
                 raise self._convert(exc) from exc
-        return self._response(request, completion, started)
+        return self._response(request, raw, started)
 
     def _async_client(self) -> openai.AsyncOpenAI:
         import openai
@@ -117,14 +131,26 @@ class OpenAICompatibleChatModel(ChatModel):
         if client is not None:
             await client.close()
 
-    def _response(self, request: ChatRequest, completion: Any, started: float) -> ChatResponse:
+    def _response(self, request: ChatRequest, raw: Any, started: float) -> ChatResponse:
+        """Validate the raw 2xx body (``raw`` is the SDK's ``LegacyAPIResponse``)."""
         latency_ms = (time.perf_counter() - started) * 1000
-        text = completion.choices[0].message.content or "" if completion.choices else ""
-        reported = completion.usage
-        if reported is not None and reported.prompt_tokens is not None:
+        body: bytes = raw.content
+        try:
+            reply = parse_chat_reply(body)
+        except MalformedReplyError as exc:
+            content_type = raw.headers.get("content-type", "no content-type")
+            raise ProviderResponseError(
+                provider=self.provider,
+                model=self.model,
+                status_code=raw.status_code,
+                reason=f"{exc} ({content_type})",
+                excerpt=excerpt(body, secrets=self._secrets()),
+            ) from exc
+        text = reply.text
+        if reply.prompt_tokens is not None:
             usage = Usage(
-                prompt_tokens=reported.prompt_tokens,
-                completion_tokens=reported.completion_tokens or 0,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens or 0,
                 calls=1,
             )
         else:
@@ -154,10 +180,38 @@ class OpenAICompatibleChatModel(ChatModel):
                 model=self.model,
             )
         if isinstance(exc, openai.APIStatusError):
+            body = exc.response.content if exc.response is not None else str(exc)
             return ProviderHTTPError(
                 provider=self.provider,
                 model=self.model,
                 status_code=exc.status_code,
-                body=exc.response.text if exc.response is not None else str(exc),
+                body=excerpt(body, secrets=self._secrets(), limit=300),
             )
         return ProviderError(str(exc), provider=self.provider, model=self.model)
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = str(self._client_args["api_key"])
+        return () if key == _PLACEHOLDER_KEY else (key,)
+
+
+def _refuse_userinfo(model: str, base_url: str | None) -> None:
+    """A base URL with ``user:pass@`` would make httpx send Basic auth instead of the key.
+
+    The request then fails (or worse, authenticates as someone else) with nothing
+    pointing at the URL, and the password travels in every log line that prints
+    the URL. Refuse it and say where credentials go.
+    """
+    if base_url is None:
+        return
+    parts = urlsplit(base_url)
+    if parts.username is None and parts.password is None:
+        return
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    shown = urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    raise ConfigError(
+        f"chat model '{model}': the base URL {shown} carries credentials (user:password@);"
+        " the OpenAI client would send them as Basic auth instead of the API key. Remove"
+        " them from RAGWRIGHT_OPENAI_BASE_URL and put the key in RAGWRIGHT_OPENAI_API_KEY"
+    )

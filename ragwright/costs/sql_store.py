@@ -1,0 +1,178 @@
+"""Cost records in any database SQLAlchemy speaks, by URL: PostgreSQL for shared deployments.
+
+``RAGWRIGHT_COSTS_URL=postgresql+psycopg://user:pass@host/db`` lets many machines
+report into one place. Schema changes are ordered migration functions recorded
+in ``ragwright_migrations``, as for the SQLite stores, each in its own
+transaction. Every worker of a deployment may start against a blank database at
+the same moment; on PostgreSQL a transaction-level advisory lock serialises
+them and each re-checks what is applied once it holds the lock (a plain
+``CREATE TABLE`` race fails with a duplicate-key error in ``pg_type``).
+
+Errors are mapped here, once: a missing driver is a :class:`ConfigError` naming
+the extra to install; an unreachable server, a refused login or a failed write is
+a one-line :class:`StoreError` naming the URL with its password masked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from ragwright.costs.record import CallRecord
+from ragwright.costs.store import BaseCostStore, Row, _as_dict
+from ragwright.costs.writer import shown_target
+from ragwright.errors import ConfigError
+from ragwright.sqlite import StoreError
+
+__all__ = ["MIGRATIONS", "SqlAlchemyCostStore"]
+
+_LOCK_ID = 0x72616777  # "ragw": the advisory lock taken around ragwright's schema changes
+_SPACE = re.compile(r"\s+")
+_DRIVERS = {"psycopg": "postgres", "psycopg2": "postgres", "asyncpg": "postgres"}
+
+metadata = sa.MetaData()
+calls = sa.Table(
+    "ragwright_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.String(40), nullable=False, index=True),
+    sa.Column("provider", sa.String(100), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("operation", sa.String(20), nullable=False),
+    sa.Column("prompt", sa.String(200)),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False),
+    sa.Column("completion_tokens", sa.Integer, nullable=False),
+    sa.Column("estimated", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("error_type", sa.String(200)),
+    sa.Column("cached", sa.Integer, nullable=False, default=0),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),
+)
+migrations = sa.Table(
+    "ragwright_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("applied_at", sa.String(40), nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    # checkfirst: a database created before migrations were recorded already has
+    # this exact table; it is adopted as version 1, rows kept.
+    calls.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+
+
+def _one_line(exc: BaseException) -> str:
+    """The driver's own message (not SQLAlchemy's multi-line wrapper), on one line."""
+    original = getattr(exc, "orig", None) or exc
+    text = _SPACE.sub(" ", str(original)).strip()
+    return text.split(" (Background on this error at")[0][:300]
+
+
+class SqlAlchemyCostStore(BaseCostStore):
+    """Any database SQLAlchemy speaks, by URL; the schema is migrated on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        except ImportError as exc:
+            extra = _DRIVERS.get(exc.name or "", "postgres")
+            raise ConfigError(
+                f"costs_url {shown_target(url)}: its database driver is not installed ({exc});"
+                f' pip install "ragwright[{extra}]"'
+            ) from exc
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
+            raise ConfigError(
+                f"costs_url {shown_target(url)} is not a usable SQLAlchemy URL ({_one_line(exc)});"
+                " e.g. postgresql+psycopg://user:password@host:5432/dbname"
+            ) from exc
+        self.shown = self.engine.url.render_as_string(hide_password=True)
+        self.table = calls
+        with self._errors("cannot open the cost store"):
+            self.version = self._migrate()
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"{self.shown}: {action} ({_one_line(exc)})") from exc
+
+    def _migrate(self) -> int:
+        """Apply pending migrations, one transaction each; return the version reached."""
+        if self._applied() >= set(range(1, len(MIGRATIONS) + 1)):
+            return len(MIGRATIONS)  # the usual case: one query, no lock
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_ID)))
+                migrations.create(conn, checkfirst=True)
+                done = conn.execute(
+                    sa.select(migrations.c.version).where(migrations.c.version == version)
+                ).first()
+                if done is not None:
+                    continue  # another process applied it while we waited for the lock
+                migration(conn)
+                conn.execute(
+                    migrations.insert().values(
+                        version=version,
+                        name=migration.__name__,
+                        applied_at=datetime.now(UTC).isoformat(),
+                    )
+                )
+        return len(MIGRATIONS)
+
+    def _applied(self) -> set[int]:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(migrations.name):
+                return set()
+            return set(conn.execute(sa.select(migrations.c.version)).scalars())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def insert(self, records: Iterable[CallRecord]) -> int:
+        rows = [_as_dict(r) for r in records]
+        if rows:
+            with self._errors("cannot write cost records"), self.engine.begin() as conn:
+                conn.execute(calls.insert(), rows)
+        return len(rows)
+
+    def rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
+        t = calls
+        query = sa.select(
+            t.c.ts,
+            t.c.provider,
+            t.c.model,
+            t.c.operation,
+            t.c.prompt,
+            t.c.prompt_tokens,
+            t.c.completion_tokens,
+            t.c.estimated,
+            t.c.latency_ms,
+            t.c.cost_usd,
+            t.c.status,
+            t.c.tags,
+        )
+        if since:
+            query = query.where(t.c.ts >= since)
+        if until:
+            query = query.where(t.c.ts < until)
+        with self._errors("cannot read cost records"), self.engine.connect() as conn:
+            for raw in conn.execute(query):
+                yield Row(*raw)
+
+    def count(self) -> int:
+        with self._errors("cannot read cost records"), self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(calls)).scalar_one())

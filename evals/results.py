@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from statistics import fmean
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ragwright.costs.store import percentile
+from ragwright.redact import redact
 
 METRICS = ("hallucination", "relevance", "correctness")  # the judged metrics
 
@@ -66,6 +67,13 @@ class CaseResult(BaseModel):
     tokens_estimated: bool = False
     cost_usd: float | None = 0.0
     error: str | None = None
+
+    @field_validator("error", "hallucination_detail", "relevance_reason", "correctness_reason")
+    @classmethod
+    def _no_secrets(cls, value: str | None) -> str | None:
+        """Failure texts may quote a provider's reply: redacted before any report or log
+        shows them, and again when an older run record is loaded."""
+        return None if value is None else redact(value)
 
     @property
     def total_tokens(self) -> int:

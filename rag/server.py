@@ -39,8 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ragwright.costs.budgets import BudgetExceededError
-from ragwright.errors import GuardrailBlockedError, ProviderError, UserError
+from ragwright.errors import BudgetExceededError, GuardrailBlockedError, ProviderError, UserError
 from ragwright.rag.chain import RagAnswer, RagChain
 from ragwright.rag.guard import GuardFinding
 from ragwright.rag.middleware import BodyLimit, RequestIds
@@ -247,13 +246,10 @@ def seconds_to_budget_reset(
 ) -> int:
     """Whole seconds until the refused budget's period ends (UTC day or month).
 
-    The error names its budget only in its message; when it carries the budget
-    (``exc.budget``) its period is used, otherwise the earliest end among the hard
-    budgets' periods: the soonest moment a retry could succeed.
+    The error carries its budget's period; without one (raised by other code), the
+    earliest end among the hard budgets' periods: the soonest a retry could succeed.
     """
-    budget = getattr(exc, "budget", None)
-    period = getattr(budget, "period", None)
-    candidates = (period,) if isinstance(period, str) else periods or ("daily",)
+    candidates = (exc.period,) if exc.period else periods or ("daily",)
     now = now or datetime.now(UTC)
     return max(1, math.ceil(min((_period_end(p, now) - now).total_seconds() for p in candidates)))
 

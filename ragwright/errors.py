@@ -18,6 +18,7 @@ first to exit code 2 with a precise message and retry or report the second::
     │   ├── IndexStateError            the vector index is missing or inconsistent
     │   ├── ScaffoldConflictError      `ragwright init` would overwrite files: .conflicts
     │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
+    ├── BudgetExceededError            a hard budget is spent: .budget, .period (exit 1, HTTP 429)
     └── ProviderError                  a model backend failed: .provider, .model
         ├── ProviderHTTPError          non-2xx answer: .status_code, .body
         ├── ProviderResponseError      a 2xx answer that is not a completion (HTML, bad JSON,
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BudgetExceededError",
     "ConfigError",
     "GoldenSetError",
     "GuardrailBlockedError",
@@ -162,6 +164,21 @@ class GuardrailBlockedError(UserError):
     def __init__(self, message: str, findings: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.findings = list(findings)
+
+
+class BudgetExceededError(RagwrightError):
+    """A hard budget is spent: the call was refused before reaching the provider.
+
+    A refusal, not a mistake: the CLI exits 1 and the server answers 429 with a
+    ``Retry-After`` up to the end of ``period`` (``daily`` or ``monthly``, UTC).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, budget: str | None = None, period: str | None = None):
+        super().__init__(message)
+        self.budget = budget
+        self.period = period
 
 
 class ProviderError(RagwrightError):

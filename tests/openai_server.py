@@ -336,7 +336,7 @@ class OpenAIServer:
                 return
             computed = self.default(body)
             if not isinstance(computed, str):  # a handler may script any reply per request
-                self._answer(handler, computed, body)
+                self._answer(handler, computed, body, recorded)
                 return
             reply = Completion(computed)
         usage = self.default_usage if reply.usage is _DEFAULT else reply.usage

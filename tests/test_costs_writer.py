@@ -190,3 +190,37 @@ def test_sigkill_loses_only_the_last_moments(tmp_path: Path) -> None:
         store.insert([_record()])
     finally:
         store.close()
+
+
+TERMINATED = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    sys.path.insert(0, {repo!r})
+    from ragwright.cli.app import exit_on_sigterm
+    from ragwright.costs import CostMonitor
+    from ragwright.usage import Usage
+
+    exit_on_sigterm()
+    monitor = CostMonitor(sys.argv[1], flush_interval_s=60.0, max_delay_s=60.0)
+    monitor.record_call(
+        provider="openai", model="gpt-4o-mini", operation="generate",
+        prompt="last-call", usage=Usage(1, 1, calls=1), latency_ms=1.0,
+    )
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+    """
+)
+
+
+def test_sigterm_writes_the_buffered_records_before_exiting(tmp_path: Path) -> None:
+    """The CLI maps SIGTERM to a normal exit, so the buffer is flushed, not lost."""
+    target = str(tmp_path / "costs.db")
+    script = tmp_path / "terminated.py"
+    script.write_text(TERMINATED.format(repo=str(REPO)), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), target], timeout=60, check=False)
+    assert done.returncode == 128 + signal.SIGTERM
+    store = open_cost_store(target)
+    try:
+        assert [row.prompt for row in store.rows()] == ["last-call"]
+    finally:
+        store.close()

@@ -130,3 +130,20 @@ def test_runs_logged_before_judge_errors_were_counted_still_load() -> None:
         "total_tokens": 1, "tokens_estimated": False, "cost_usd": 0.0,
     }  # fmt: skip
     assert RunSummary.model_validate(old).judge_error_count == 0
+
+
+def test_failure_texts_never_carry_a_secret_into_reports() -> None:
+    """A provider that echoes the Authorization header put it into the HTML report."""
+    from ragwright.evals.results import CaseResult
+
+    case = CaseResult(
+        case_id="a",
+        question="q",
+        tags=[],
+        answerable=True,
+        error="ProviderHTTPError: HTTP 401: bad header Authorization: Bearer sk-live-abcdef123456",
+        hallucination_detail="judge said Basic dXNlcjpwYXNz",
+    )
+    assert "sk-live-abcdef123456" not in case.model_dump_json()
+    assert "dXNlcjpwYXNz" not in case.model_dump_json()
+    assert "HTTP 401" in (case.error or "")

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from ragwright.costs.budgets import BudgetExceededError
 from ragwright.costs.monitor import monitor_for
+from ragwright.errors import BudgetExceededError
 from ragwright.flows.ingest import ingest
 from ragwright.providers.function import FunctionChatModel
 from ragwright.providers.guard import override_allow_model_requests
@@ -207,8 +207,8 @@ def test_retry_after_counts_to_the_end_of_the_budget_period() -> None:
     assert seconds_to_budget_reset(exc, ("daily",), now) == 3600
     assert seconds_to_budget_reset(exc, ("monthly",), now) == 25 * 3600  # to March 1st
     assert seconds_to_budget_reset(exc, ("daily", "monthly"), now) == 3600  # the soonest
-    exc.budget = BudgetSettings(name="m", limit_usd=1.0, period="monthly")  # type: ignore[attr-defined]
-    assert seconds_to_budget_reset(exc, ("daily",), now) == 25 * 3600  # the error's own budget
+    own = BudgetExceededError("spent", budget="m", period="monthly")
+    assert seconds_to_budget_reset(own, ("daily",), now) == 25 * 3600  # the error's own budget
     december = datetime(2026, 12, 31, 12, 0, 0, tzinfo=UTC)
     assert seconds_to_budget_reset(BudgetExceededError("x"), ("monthly",), december) == 12 * 3600
 

@@ -144,6 +144,7 @@ def main() -> None:
     apply_offline_defaults()
     quiet_library_logs()
     install_log_redaction()
+    exit_on_sigterm()
 
     def fail(label: str, exc: BaseException, code: int) -> NoReturn:
         # escaped: "[redacted]" (or any [text] in a message) is not rich markup
@@ -174,6 +175,21 @@ def main() -> None:
 
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         sys.exit(1)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (``kill``, a container stop, a CI timeout) into a normal exit.
+
+    Python's default for SIGTERM ends the process at once, skipping exit handlers,
+    so the cost records still buffered (up to about a second) were lost; as
+    ``SystemExit`` they are written by the cost writer's exit handler first.
+    """
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def _is_usage_error(exc: Exception) -> bool:

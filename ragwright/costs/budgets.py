@@ -14,16 +14,12 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ragwright.costs.store import BaseCostStore
-from ragwright.errors import RagwrightError
+from ragwright.errors import BudgetExceededError
 from ragwright.settings import BudgetSettings
 
 __all__ = ["BudgetExceededError", "BudgetGuard", "BudgetStatus", "evaluate_budgets"]
 
 log = logging.getLogger(__name__)
-
-
-class BudgetExceededError(RagwrightError):
-    """A hard budget is spent: the call was refused before reaching the provider."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,5 +105,7 @@ class BudgetGuard:
                 raise BudgetExceededError(
                     f"hard budget {budget.name!r} (${budget.limit_usd:.2f} {budget.period}) is"
                     f" spent; call to {model} refused. Raise the limit in ragwright.toml"
-                    " [[budgets]] or wait for the next period."
+                    " [[budgets]] or wait for the next period.",
+                    budget=budget.name,
+                    period=budget.period,
                 )

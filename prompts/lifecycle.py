@@ -210,8 +210,9 @@ class Lifecycle:
         locked step re-reads the manifest and refuses if the version's hash moved.
         """
         self.store.writable_folder(name)  # refuse a built-in prompt before looking for evidence
-        looked_up = self._verified(name, version, self.store.manifest(name))
-        if self.store.manifest(name).aliases.get(alias) == version:
+        before = self.store.manifest(name)
+        looked_up = self._verified(name, version, before)
+        if before.aliases.get(alias) == version:
             raise PromptError(f"{name}:{alias} already points at {version}")
         if force and not (reason and reason.strip()):
             raise PromptError(

@@ -150,7 +150,7 @@ def main() -> None:
 
         def one_run(golden: Any) -> tuple[float, float, int, int, Any]:
             before, before_chars = server.stats()
-            chain = RagChain.from_settings(settings, cached=True)
+            chain = RagChain.from_settings(settings, cached=True, allow_drafts=True)  # an eval
             judge = judge_from_settings(settings)
             started, cpu = time.perf_counter(), time.process_time()
             [run] = run_evals_blocking(

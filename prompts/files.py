@@ -117,13 +117,18 @@ def _read_version(path: Path, mtime_ns: int, size: int) -> VersionFile:
     return VersionFile(path=path, meta=meta, body=body, body_line=body_line, hash=content_hash(raw))
 
 
-def read_manifest(path: Path, *, copy: bool = True) -> Manifest:
+def read_manifest(path: Path, *, copy: bool = True, fresh: bool = False) -> Manifest:
     """Parse ``prompt.yaml`` (cached like version files).
 
     Callers that change the manifest get their own deep copy; read-only callers on
     the render path pass ``copy=False`` and share the cached object, because a deep
-    copy per rendered prompt cost more than the rendering itself.
+    copy per rendered prompt cost more than the rendering itself. A locked
+    read-modify-write passes ``fresh=True``: two writes within the clock's
+    granularity can leave mtime and size unchanged, and a cached read there would
+    lose the other writer's change.
     """
+    if fresh:
+        return _parse_manifest(path)
     missing = f"missing {MANIFEST}: every prompt folder needs one"
     manifest = _read_manifest(*_stat_key(path, missing))
     return manifest.model_copy(deep=True) if copy else manifest
@@ -131,6 +136,10 @@ def read_manifest(path: Path, *, copy: bool = True) -> Manifest:
 
 @functools.lru_cache(maxsize=256)
 def _read_manifest(path: Path, mtime_ns: int, size: int) -> Manifest:
+    return _parse_manifest(path)
+
+
+def _parse_manifest(path: Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:

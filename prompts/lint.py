@@ -1,8 +1,10 @@
 """Checks that keep the prompt store honest; ``ragwright prompts lint`` runs them.
 
-* a published version's file still hashes to the recorded hash (immutability);
+* a published version's file, and every version it includes, still hashes to
+  the recorded hash (immutability);
 * every manifest version has its file, every alias points at a published version;
-* every version parses, passes the sandbox check and renders its ``example``;
+* every version parses, passes the sandbox check and renders its ``example``
+  within the render limits (``render_timeout_s``, ``render_max_chars``);
 * the rendered example's token count fits the intended model's context window.
 """
 
@@ -11,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ragwright.errors import PromptError, PromptFileError, RagwrightError
+from ragwright.errors import PromptError, PromptFileError, PromptIntegrityError, RagwrightError
 from ragwright.prompts.files import read_version
+from ragwright.prompts.integrity import verify_published
 from ragwright.prompts.store import PromptStore
 from ragwright.tokens import count_tokens
 
@@ -59,21 +62,10 @@ def lint_store(store: PromptStore) -> list[Finding]:
                 continue
             try:
                 file = read_version(path)
-            except PromptFileError as exc:
+                verify_published(f"{name}@{version}", file, record, store.root)
+            except (PromptFileError, PromptIntegrityError) as exc:
                 findings.append(Finding("error", name, version, str(exc)))
                 continue
-            if file.hash != record.hash:
-                findings.append(
-                    Finding(
-                        "error",
-                        name,
-                        version,
-                        f"{path}: published version was edited (hash {file.hash[:19]}..., recorded"
-                        f" {record.hash[:19]}...). Published versions are immutable: restore it"
-                        f" (git checkout -- {path}) and create a new version with"
-                        f" `ragwright prompts new {name} --from {version}`",
-                    )
-                )
         for alias, version in manifest.aliases.items():
             if version not in manifest.versions:
                 findings.append(
@@ -97,7 +89,7 @@ def lint_store(store: PromptStore) -> list[Finding]:
 
 def _render_example(store: PromptStore, name: str, version: str) -> list[Finding]:
     try:
-        prompt = store.get(f"{name}@{version}")
+        prompt = store.get(f"{name}@{version}", verify=False)  # reported above, once
         rendered = store.renderer(name).render(name, version, prompt.file, prompt.file.meta.example)
     except (PromptError, PromptFileError) as exc:
         return [Finding("error", name, version, f"example does not render: {exc}")]

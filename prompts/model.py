@@ -18,11 +18,32 @@ __all__ = [
     "PromptRef",
     "VariableSpec",
     "VersionRecord",
+    "check_name",
+    "check_version",
 ]
 
 VariableType = Literal["str", "int", "float", "bool", "list", "dict"]
+# Check with fullmatch: with match, ``$`` also accepts a trailing newline ("v1\n").
 VERSION_PATTERN = re.compile(r"^v[1-9][0-9]*$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a prompt name; the store's folders are named by it, so nothing
+    else (``..``, ``/abs``, ``a/b``, ``.hidden``) may reach a path."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise PromptError(
+            f"'{name}' is not a prompt name: prompt names are lower-case letters, digits and"
+            " underscores, starting with a letter"
+        )
+    return name
+
+
+def check_version(name: str, version: str) -> str:
+    """``version`` if it is a version id (``v1``, ``v2``, ...); it names a file too."""
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise PromptError(f"'{name}@{version}': version must look like v1, v2, ...")
+    return version
 
 
 class VariableSpec(BaseModel):
@@ -54,6 +75,11 @@ class VersionRecord(BaseModel):
     hash: str
     published_at: datetime
     eval_run: str | None = None
+    includes: dict[str, str] | None = Field(
+        None,
+        description="Versions this one includes, extends or imports, directly or not"
+        " (name@vN -> content hash): they shape its output, so they are frozen with it.",
+    )
 
 
 class HistoryEntry(BaseModel):
@@ -95,7 +121,7 @@ class PromptRef:
         text = text.strip()
         if "@" in text:
             name, version = text.split("@", 1)
-            if not VERSION_PATTERN.match(version):
+            if not VERSION_PATTERN.fullmatch(version):
                 raise PromptError(f"'{text}': version must look like v1, v2, ...")
             ref = cls(name=name, version=version)
         elif ":" in text:
@@ -103,11 +129,16 @@ class PromptRef:
             ref = cls(name=name, alias=alias)
         else:
             ref = cls(name=text, alias="production")
-        if not NAME_PATTERN.match(ref.name):
-            raise PromptError(
-                f"'{text}': prompt names are lower-case letters, digits and underscores"
-            )
         return ref
+
+    def __post_init__(self) -> None:
+        # A reference built directly, not parsed, must not reach a path either.
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
+            raise PromptError(
+                f"'{self.name}': prompt names are lower-case letters, digits and underscores"
+            )
+        if self.version is not None:
+            check_version(self.name, self.version)
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}" if self.version else f"{self.name}:{self.alias}"

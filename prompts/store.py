@@ -15,7 +15,10 @@ built-in one, so a team tunes a judge by copying it into the project
 (``ragwright prompts copy``), never by editing the installed package.
 
 The store reads from git-tracked files only, so what serves is always what
-was reviewed.
+was reviewed: a published version whose file (or anything it includes) no
+longer has its recorded hash is refused, and serving can ask for published
+versions only (:meth:`PromptStore.render` with ``published_only``). Every
+name is checked against the prompt-name pattern before it becomes a path.
 """
 
 from __future__ import annotations
@@ -23,12 +26,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ragwright.errors import PromptError, ReadOnlyPromptError
+from ragwright.errors import DraftPromptError, PromptError, ReadOnlyPromptError
 from ragwright.prompts.files import MANIFEST, VersionFile, read_manifest, read_version
-from ragwright.prompts.model import VERSION_PATTERN, Manifest, PromptRef
+from ragwright.prompts.integrity import verify_published
+from ragwright.prompts.limits import DEFAULT_LIMITS, RenderLimits
+from ragwright.prompts.model import (
+    NAME_PATTERN,
+    VERSION_PATTERN,
+    Manifest,
+    PromptRef,
+    check_name,
+)
 from ragwright.prompts.render import RenderedPrompt, Renderer
+
+if TYPE_CHECKING:
+    from ragwright.settings import Settings
 
 __all__ = ["BUILTIN_DIR", "Layer", "PromptStore", "PromptVersion"]
 
@@ -72,10 +86,17 @@ class PromptStore:
     """Reads prompts from the project's ``root`` over the built-in layer.
 
     Changes go through :mod:`ragwright.prompts.lifecycle`, which writes only in
-    :meth:`writable_folder`. ``builtin=None`` leaves the built-in layer out.
+    :meth:`writable_folder`. ``builtin=None`` leaves the built-in layer out;
+    ``limits`` bound every render (:class:`RenderLimits`: time and size).
     """
 
-    def __init__(self, root: Path, *, builtin: Path | None = BUILTIN_DIR) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        builtin: Path | None = BUILTIN_DIR,
+        limits: RenderLimits = DEFAULT_LIMITS,
+    ) -> None:
         if not root.is_dir():
             raise PromptError(
                 f"prompt store {root} does not exist: create it with `ragwright init`,"
@@ -86,7 +107,14 @@ class PromptStore:
         if builtin is not None and builtin.resolve() != self.root:
             layers.append(Layer("built-in", builtin.resolve()))
         self.layers = tuple(layers)
-        self._renderers = {layer.name: Renderer.for_root(layer.root) for layer in self.layers}
+        self._renderers = {
+            layer.name: Renderer.for_root(layer.root, limits) for layer in self.layers
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PromptStore:
+        """The project's store, rendering within ``render_timeout_s`` and ``render_max_chars``."""
+        return cls(settings.prompts_dir, limits=RenderLimits.from_settings(settings))
 
     def names(self, layer: Literal["project", "built-in"] | None = None) -> list[str]:
         """Every prompt name served, or only those a given layer holds."""
@@ -95,11 +123,17 @@ class PromptStore:
             for each in self.layers
             if layer in (None, each.name)
             for path in each.root.glob(f"*/{MANIFEST}")
+            if NAME_PATTERN.fullmatch(path.parent.name)  # not .hidden or temporary folders
         }
         return sorted(found)
 
     def layer_of(self, name: str) -> Layer:
-        """The layer that serves ``name``: the project's, unless only the package has it."""
+        """The layer that serves ``name``: the project's, unless only the package has it.
+
+        Every method taking a name comes through here, so a name that is not a
+        prompt name (``..``, ``/abs``, ``a/b``, ``.hidden``) never becomes a path.
+        """
+        check_name(name)
         for layer in self.layers:
             if (layer.root / name / MANIFEST).is_file():
                 return layer
@@ -131,38 +165,74 @@ class PromptStore:
     def version_ids(self, name: str) -> list[str]:
         """Every version file present, published or draft, in numeric order."""
         found = [
-            p.stem for p in self.folder(name).glob("v*.jinja2") if VERSION_PATTERN.match(p.stem)
+            p.stem for p in self.folder(name).glob("v*.jinja2") if VERSION_PATTERN.fullmatch(p.stem)
         ]
         return sorted(found, key=version_number)
 
     def resolve(self, ref: PromptRef | str) -> tuple[str, str]:
         """Turn a reference into (name, version id), following aliases."""
+        name, version, _ = self._locate(ref)
+        return name, version
+
+    def _locate(self, ref: PromptRef | str) -> tuple[str, str, Layer]:
+        """(name, version id, serving layer): the layer is looked up once per render."""
         ref = PromptRef.parse(ref) if isinstance(ref, str) else ref
+        layer = self.layer_of(ref.name)
+        folder = layer.root / ref.name
         if ref.version is not None:
-            if not (self.folder(ref.name) / f"{ref.version}.jinja2").is_file():
+            if not (folder / f"{ref.version}.jinja2").is_file():
                 raise PromptError(
                     f"prompt '{ref.name}' has no version {ref.version}"
                     f" (versions: {', '.join(self.version_ids(ref.name))})"
                 )
-            return ref.name, ref.version
-        manifest = read_manifest(self.folder(ref.name) / MANIFEST, copy=False)
+            return ref.name, ref.version, layer
+        manifest = read_manifest(folder / MANIFEST, copy=False)
         assert ref.alias is not None
         if ref.alias not in manifest.aliases:
             raise PromptError(
                 f"prompt '{ref.name}' has no alias '{ref.alias}'"
                 f" (aliases: {', '.join(sorted(manifest.aliases)) or 'none'})"
             )
-        return ref.name, manifest.aliases[ref.alias]
+        return ref.name, manifest.aliases[ref.alias], layer
 
-    def get(self, ref: PromptRef | str) -> PromptVersion:
-        name, version = self.resolve(ref)
-        folder = self.folder(name)
+    def get(
+        self, ref: PromptRef | str, *, verify: bool = True, published_only: bool = False
+    ) -> PromptVersion:
+        """One version; a published one must still hash as recorded, includes too.
+
+        ``published_only`` (serving) refuses drafts. ``verify=False`` is for
+        inspection (diff, lint's own report), never for rendering: an edited
+        published version would serve unreviewed text.
+        """
+        return self._get(ref, verify=verify, published_only=published_only)[0]
+
+    def _get(
+        self, ref: PromptRef | str, *, verify: bool, published_only: bool
+    ) -> tuple[PromptVersion, Layer]:
+        name, version, layer = self._locate(ref)
+        folder = layer.root / name
         file = read_version(folder / f"{version}.jinja2")
-        published = version in read_manifest(folder / MANIFEST, copy=False).versions
-        return PromptVersion(name=name, version=version, file=file, published=published)
+        record = read_manifest(folder / MANIFEST, copy=False).versions.get(version)
+        if record is None and published_only:
+            raise DraftPromptError(
+                f"{name}@{version} is a draft: serving renders published versions only. Publish"
+                f" it with `ragwright prompts publish {name} {version}` (evaluations render"
+                f" drafts: `ragwright eval run --prompt {name}@{version}`)"
+            )
+        if verify and record is not None:
+            verify_published(f"{name}@{version}", file, record, layer.root)
+        found = PromptVersion(name=name, version=version, file=file, published=record is not None)
+        return found, layer
 
-    def render(self, ref: PromptRef | str, inputs: Mapping[str, Any]) -> RenderedPrompt:
-        version = self.get(ref)
-        return self.renderer(version.name).render(
+    def render(
+        self, ref: PromptRef | str, inputs: Mapping[str, Any], *, published_only: bool = False
+    ) -> RenderedPrompt:
+        """Render a version; ``published_only`` (serving) refuses drafts.
+
+        Drafts render for authors (``ragwright prompts render``) and evaluations
+        (a pull request gates a draft); what answers users must have been published.
+        """
+        version, layer = self._get(ref, verify=True, published_only=published_only)
+        return self._renderers[layer.name].render(
             version.name, version.version, version.file, inputs
         )

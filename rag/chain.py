@@ -102,6 +102,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         prompt: str,
         top_k: int,
         guard: Guard | None = None,
+        allow_drafts: bool = False,
     ) -> None:
         self.retriever = retriever
         self.store = store
@@ -109,6 +110,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         self.prompt = prompt
         self.top_k = top_k
         self.guard = guard
+        self.allow_drafts = allow_drafts
+        if not allow_drafts:  # `serve`/`ask` with a draft or edited prompt fail at start
+            store.get(prompt, published_only=True)
         self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
             RunnableLambda(self._guard_input, name="guard_input")
             | RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
@@ -128,11 +132,14 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         chat_model: ChatModel | None = None,
         cached: bool = False,
         guard: Guard | None = None,
+        allow_drafts: bool = False,
     ) -> RagChain:
         """Wire the chain from settings; ``prompt`` picks a version (``rag_answer@v2``).
 
         ``guard`` checks questions and answers (``ragwright.guardrails.Guardrails``);
         evaluation leaves it out, because it measures the prompt, not the guard.
+        ``allow_drafts`` is for evaluation only: a pull request gates a draft before
+        it is published, but what answers users must have been published.
         """
         from ragwright.costs.monitor import metered
         from ragwright.offline import apply_offline_defaults
@@ -150,11 +157,12 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         model = chat_model or chat_model_from_settings(settings, cached=cached)
         return cls(
             retriever,
-            PromptStore(settings.prompts_dir),
+            PromptStore.from_settings(settings),
             metered(model, settings),
             prompt=prompt or settings.answer_prompt,
             top_k=settings.top_k,
             guard=guard,
+            allow_drafts=allow_drafts,
         )
 
     def with_retriever(self, retriever: Retriever) -> RagChain:
@@ -168,7 +176,13 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     def _rebuilt(self, retriever: Retriever, guard: Guard | None) -> RagChain:
         # A new instance, not a copy: the LCEL pipeline is bound to its instance's steps.
         return RagChain(
-            retriever, self.store, self.model, prompt=self.prompt, top_k=self.top_k, guard=guard
+            retriever,
+            self.store,
+            self.model,
+            prompt=self.prompt,
+            top_k=self.top_k,
+            guard=guard,
+            allow_drafts=self.allow_drafts,
         )
 
     # Runnable interface ----------------------------------------------------
@@ -228,7 +242,11 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             for c in state["contexts"]
         ]
         ref = state.get("prompt") or self.prompt
-        return self.store.render(ref, {"question": state["question"], "contexts": contexts})
+        return self.store.render(
+            ref,
+            {"question": state["question"], "contexts": contexts},
+            published_only=not self.allow_drafts,  # a request's `prompt` cannot pick a draft
+        )
 
     def _request(self, state: dict[str, Any]) -> ChatRequest:
         rendered: RenderedPrompt = state["rendered"]

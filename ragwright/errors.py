@@ -13,8 +13,12 @@ first to exit code 2 with a precise message and retry or report the second::
     │   │   └── PromptFileError        a prompt version file or prompt.yaml
     │   ├── PromptError                prompt lookup and lifecycle (unknown alias, ...)
     │   │   ├── ReadOnlyPromptError    a change to a built-in prompt (copy it first)
+    │   │   ├── DraftPromptError       serving asked for an unpublished version (publish it)
+    │   │   ├── PromptIntegrityError   a published version (or what it includes) was edited
+    │   │   ├── StoreBusyError         another process holds the store's lock too long
     │   │   ├── RenderError            missing/unknown/mistyped variable at render time
-    │   │   └── TemplateSecurityError  the sandbox refused an attribute or call
+    │   │   └── TemplateSecurityError  the sandbox refused an attribute, call or include
+    │   │       └── RenderLimitError   a render over render_timeout_s or render_max_chars
     │   ├── IndexStateError            the vector index is missing or inconsistent
     │   ├── ScaffoldConflictError      `ragwright init` would overwrite files: .conflicts
     │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
@@ -39,6 +43,7 @@ from typing import Any
 __all__ = [
     "BudgetExceededError",
     "ConfigError",
+    "DraftPromptError",
     "GoldenSetError",
     "GuardrailBlockedError",
     "IndexStateError",
@@ -47,6 +52,7 @@ __all__ = [
     "ProjectNotFoundError",
     "PromptError",
     "PromptFileError",
+    "PromptIntegrityError",
     "ProviderError",
     "ProviderHTTPError",
     "ProviderResponseError",
@@ -54,7 +60,9 @@ __all__ = [
     "RagwrightError",
     "ReadOnlyPromptError",
     "RenderError",
+    "RenderLimitError",
     "ScaffoldConflictError",
+    "StoreBusyError",
     "TemplateSecurityError",
     "UserError",
 ]
@@ -117,12 +125,32 @@ class ReadOnlyPromptError(PromptError):
     """A lifecycle change was asked of a built-in prompt, which lives in the package."""
 
 
+class DraftPromptError(PromptError):
+    """Serving asked for a draft; only published (hash-recorded) versions serve."""
+
+
+class PromptIntegrityError(PromptError):
+    """A published version's file, or a version it includes, no longer has its recorded hash."""
+
+
+class StoreBusyError(PromptError):
+    """Another process held the prompt store's lock for longer than we wait."""
+
+
 class RenderError(PromptError):
     """Inputs do not satisfy a prompt version's declared variables."""
 
 
 class TemplateSecurityError(PromptError):
     """The Jinja sandbox blocked an unsafe attribute or call (template injection)."""
+
+
+class RenderLimitError(TemplateSecurityError):
+    """A render ran past ``render_timeout_s`` or built a value over ``render_max_chars``.
+
+    A template that loops or grows without bound is a denial of service, whether
+    its author meant it or not; the message names the limit and its setting.
+    """
 
 
 class IndexStateError(UserError):

@@ -233,6 +233,19 @@ class Settings(BaseSettings):
     chat_model: str = "local/extractive"
     judge_model: str = "local/judge"
     answer_prompt: str = "rag_answer"
+    render_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=600,
+        description="Longest one prompt render may run (loops, recursion) before it is refused;"
+        " a template must never be able to hold a worker.",
+    )
+    render_max_chars: int = Field(
+        200_000,
+        ge=1_000,
+        description="Largest rendered prompt, and largest value a template may build while"
+        " rendering, in characters (items for lists); bounds the memory one request can take.",
+    )
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_timeout_s: float = Field(60.0, gt=0)

@@ -290,7 +290,9 @@ BASE_BODY = (
 def test_extends_keeps_parent_blocks_the_child_does_not_override(tmp_path: Path) -> None:
     root = tmp_path / "store"
     variables = {"who": {"type": "str"}}
-    make_prompt(root, "base", {"v1": version_text(BASE_BODY, variables=variables)})
+    make_prompt(
+        root, "base", {"v1": version_text(BASE_BODY, variables=variables)}, published=("v1",)
+    )
     child = "{% extends 'base/v1.jinja2' %}{% block user %}child user {{ who }}{% endblock %}"
     make_prompt(root, "child", {"v1": version_text(child, variables=variables)})
 
@@ -305,7 +307,9 @@ def test_extends_keeps_parent_blocks_the_child_does_not_override(tmp_path: Path)
 def test_pure_extends_renders_parent_chat_parts(tmp_path: Path) -> None:
     root = tmp_path / "store"
     variables = {"who": {"type": "str"}}
-    make_prompt(root, "base", {"v1": version_text(BASE_BODY, variables=variables)})
+    make_prompt(
+        root, "base", {"v1": version_text(BASE_BODY, variables=variables)}, published=("v1",)
+    )
     make_prompt(
         root, "child", {"v1": version_text("{% extends 'base/v1.jinja2' %}", variables=variables)}
     )

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from ragwright.errors import PromptError, RagwrightError, TemplateSecurityError
-from ragwright.prompts.files import write_manifest
-from ragwright.prompts.model import Manifest
+from ragwright.prompts.files import content_hash, read_manifest, write_manifest
+from ragwright.prompts.model import Manifest, VersionRecord
 from ragwright.prompts.store import PromptStore
+from tests.conftest import PUBLISHED_AT
 
 LEAK_MARKERS = ("class", "subclasses", "<module", "os.", "popen", "globals", "mro")
 
@@ -23,13 +24,22 @@ def version_text(body: str, variables: dict[str, Any] | None = None) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body
 
 
-def add_version(root: Path, name: str, vid: str, text: str) -> Path:
+def add_version(root: Path, name: str, vid: str, text: str, *, published: bool = False) -> Path:
+    """A version file; ``published`` records its hash, as the only kind an include may load."""
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{vid}.jinja2"
     path.write_text(text, encoding="utf-8")
-    if not (folder / "prompt.yaml").exists():
-        write_manifest(folder / "prompt.yaml", Manifest(name=name))
+    manifest = (
+        read_manifest(folder / "prompt.yaml")
+        if (folder / "prompt.yaml").exists()
+        else Manifest(name=name)
+    )
+    if published:
+        manifest.versions[vid] = VersionRecord(
+            hash=content_hash(path.read_bytes()), published_at=PUBLISHED_AT
+        )
+    write_manifest(folder / "prompt.yaml", manifest)
     return path
 
 
@@ -217,7 +227,9 @@ def test_version_file_symlinked_outside_the_root_is_refused_cleanly(
 
 def test_include_of_another_prompt_inside_the_root_works(root: Path) -> None:
     shared_vars = {"x": {"type": "str"}, "unused": {"type": "int", "required": False}}
-    add_version(root, "shared", "v1", version_text("shared text for {{ x }}\n", shared_vars))
+    add_version(
+        root, "shared", "v1", version_text("shared text for {{ x }}\n", shared_vars), published=True
+    )
     body = (
         "{% block system %}{% include 'shared/v1.jinja2' %}{% endblock %}"
         "{% block user %}question {{ x }}{% endblock %}"
@@ -237,7 +249,7 @@ def test_include_of_another_prompt_inside_the_root_works(root: Path) -> None:
 def test_included_template_is_still_sandboxed(root: Path) -> None:
     # The static check reads only the rendered version's own source; the sandbox must
     # still stop an unsafe attribute hidden in an included file.
-    add_version(root, "shared", "v1", version_text("{{ ''.__class__.__mro__ }}"))
+    add_version(root, "shared", "v1", version_text("{{ ''.__class__.__mro__ }}"), published=True)
     add_version(root, "main", "v1", version_text("{% include 'shared/v1.jinja2' %}"))
 
     with pytest.raises(TemplateSecurityError):

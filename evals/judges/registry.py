@@ -24,5 +24,7 @@ def judge_from_settings(settings: Settings) -> Judge:
         )
     model = chat_model_from_settings(settings, settings.judge_model, cached=settings.eval_cache)
     return LLMJudge(
-        metered(model, settings), PromptStore(settings.prompts_dir), samples=settings.judge_samples
+        metered(model, settings),
+        PromptStore.from_settings(settings),
+        samples=settings.judge_samples,
     )

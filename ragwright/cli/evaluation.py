@@ -46,7 +46,8 @@ def evaluate_prompts(
 ) -> Comparison:
     """Evaluate each prompt on the golden set; with ``gate``, prompts[-1] is gated vs prompts[0]."""
     golden = load_golden_set(golden_path)  # validate before any model work
-    chain = chain or RagChain.from_settings(settings, cached=settings.eval_cache)
+    # evaluation renders drafts: a pull request gates a version before it is published
+    chain = chain or RagChain.from_settings(settings, cached=settings.eval_cache, allow_drafts=True)
     judge = judge_from_settings(settings)
     with Progress(
         TextColumn("{task.description:<28}"),

@@ -22,7 +22,7 @@ def _store() -> Any:
     from ragwright.prompts.store import PromptStore
     from ragwright.settings import load_settings
 
-    return PromptStore(load_settings().prompts_dir)
+    return PromptStore.from_settings(load_settings())
 
 
 @app.command("list")
@@ -146,7 +146,7 @@ def _lifecycle() -> Any:
     from ragwright.settings import load_settings
 
     settings = load_settings()
-    store = PromptStore(settings.prompts_dir)
+    store = PromptStore.from_settings(settings)
     if not settings.prompt_registry:
         return settings, Lifecycle(store)
     mirror = RegistryMirror(settings.tracking_uri)

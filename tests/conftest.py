@@ -9,6 +9,7 @@ explicitly allows them (only tests against the local fake OpenAI server do).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -37,6 +38,21 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 def _block_model_requests() -> Iterator[None]:
     with guard.override_allow_model_requests(False):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _restore_ragwright_logger() -> Iterator[None]:
+    """A test that runs the CLI's ``main`` in-process installs log redaction (its own
+    handler, no propagation); later tests' ``caplog`` must still see ragwright's records."""
+    logger = logging.getLogger("ragwright")
+    saved = (logger.propagate, list(logger.handlers), list(logger.filters), logger.level)
+    yield
+    logger.propagate, logger.handlers[:], logger.filters[:], logger.level = (
+        saved[0],
+        saved[1],
+        saved[2],
+        saved[3],
+    )
 
 
 @pytest.fixture(autouse=True)

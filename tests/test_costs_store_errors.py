@@ -143,7 +143,7 @@ def test_monitor_reports_a_full_disk_in_one_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "costs.db"
-    monitor = CostMonitor(path, flush_interval_s=3600)
+    monitor = CostMonitor(path, flush_interval_s=3600, batch_size=10_000)  # no writer wake-up
     try:
         for record in _records(5):
             monitor.record(record)

@@ -226,6 +226,17 @@ class Settings(BaseSettings):
     embedding_model: str = "local/all-MiniLM-L6-v2"
     chunk_tokens: int = Field(200, ge=16, le=8192)
     chunk_overlap: int = Field(30, ge=0)
+    max_file_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        description="Ingestion skips larger files with a failure line (default 20 MiB): a 50 MB"
+        " file takes ~1 GB of memory and ~25 min to embed on 2 CPU cores.",
+    )
+    follow_symlinks: bool = Field(
+        False,
+        description="Ingest symlinks that resolve outside docs_dir; off, such links are refused"
+        " and reported, and nothing behind them is read.",
+    )
     top_k: int = Field(5, ge=1, le=100)
     retrieval: Literal["dense", "hybrid"] = "dense"
 

@@ -5,20 +5,32 @@ ids. Aliases map the public collection name to the version that serves; a
 switch is one UPDATE inside a transaction, so readers see the old version or
 the new one, never a mix. The record is written *after* Chroma accepted the
 chunks; :mod:`ragwright.rag.indexer` reconciles the two at the start of each
-run, so a crash at any point is repaired by the next run.
+run, so a crash at any point is repaired by the next run. The ``staging`` table
+records how far a large document's embedding got (:mod:`ragwright.rag.staging`).
+
+Every ``sqlite3`` error leaves this class as an
+:class:`~ragwright.errors.IndexStoreError` naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
-from ragwright.sqlite import connect, execute_script, migrate, transaction
+from ragwright.errors import IndexStoreError
+from ragwright.rag.store_errors import sqlite_error, sqlite_errors
+from ragwright.sqlite import StoreError, connect, execute_script, migrate, transaction
 
-__all__ = ["DocRecord", "IndexRecords", "IndexVersion"]
+__all__ = ["DocRecord", "IndexRecords", "IndexVersion", "StagedDocument"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -48,7 +60,22 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        CREATE TABLE staging (
+            version TEXT NOT NULL REFERENCES index_versions(version) ON DELETE CASCADE,
+            doc_id TEXT NOT NULL, content_hash TEXT NOT NULL,
+            chunks_staged INTEGER NOT NULL, chunks_total INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (version, doc_id)
+        )
+        """,
+    )
+
+
+MIGRATIONS = [_v1, _v2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +97,71 @@ class DocRecord:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class StagedDocument:
+    """A large document part-way through embedding: chunks staged so far, of how many."""
+
+    doc_id: str
+    content_hash: str
+    chunks_staged: int
+    chunks_total: int
+    updated_at: str
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _mapped(
+    method: Callable[Concatenate[IndexRecords, P], R],
+) -> Callable[Concatenate[IndexRecords, P], R]:
+    """Convert ``sqlite3`` errors of a store method into IndexStoreError (file and fix)."""
+
+    @functools.wraps(method)
+    def wrapper(self: IndexRecords, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with sqlite_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class IndexRecords:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.conn = connect(path)
-        migrate(self.conn, MIGRATIONS)
+        try:
+            self.conn = connect(path)
+        except StoreError as exc:  # already one line; name the index-specific fix
+            if isinstance(exc.__cause__, sqlite3.Error):
+                raise sqlite_error(path, exc.__cause__) from exc.__cause__
+            raise
+        try:
+            with sqlite_errors(path):
+                migrate(self.conn, MIGRATIONS)
+        except IndexStoreError:
+            self.conn.close()
+            raise
+
+    @staticmethod
+    def set_aside(path: Path) -> Path:
+        """Rename a corrupt ``index.db`` (and its WAL files) out of the way; return the new name.
+
+        ``ragwright index run --full`` does this when the records cannot be read, then
+        rebuilds: the records are lost anyway, and the next run starts from a blank file.
+        """
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        for suffix in ("-wal", "-shm"):
+            extra = path.with_name(path.name + suffix)
+            if extra.exists():
+                extra.replace(aside.with_name(aside.name + suffix))
+        path.replace(aside)
+        return aside
 
     def close(self) -> None:
         self.conn.close()
 
     # versions and aliases
+    @_mapped
     def ensure_version(self, version: IndexVersion) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO index_versions VALUES (?, ?, ?, ?, ?, ?, NULL)",
@@ -97,23 +175,28 @@ class IndexRecords:
             ),
         )
 
+    @_mapped
     def get_version(self, version: str) -> IndexVersion | None:
         row = self.conn.execute(
             "SELECT * FROM index_versions WHERE version=?", (version,)
         ).fetchone()
         return IndexVersion(*row) if row else None
 
+    @_mapped
     def versions(self) -> list[IndexVersion]:
         rows = self.conn.execute("SELECT * FROM index_versions ORDER BY created_at").fetchall()
         return [IndexVersion(*row) for row in rows]
 
+    @_mapped
     def drop_version(self, version: str) -> None:
         self.conn.execute("DELETE FROM index_versions WHERE version=?", (version,))
 
+    @_mapped
     def alias(self, name: str) -> IndexVersion | None:
         row = self.conn.execute("SELECT version FROM aliases WHERE name=?", (name,)).fetchone()
         return self.get_version(row[0]) if row else None
 
+    @_mapped
     def switch_alias(self, name: str, version: str) -> None:
         """Point ``name`` at ``version`` and mark that version complete, atomically."""
         now = _now()
@@ -128,6 +211,7 @@ class IndexRecords:
             )
 
     # documents
+    @_mapped
     def documents(self, version: str) -> dict[str, DocRecord]:
         rows = self.conn.execute(
             "SELECT doc_id, content_hash, chunk_ids, source FROM documents WHERE version=?",
@@ -135,6 +219,7 @@ class IndexRecords:
         )
         return {r[0]: DocRecord(r[0], r[1], tuple(json.loads(r[2])), r[3]) for r in rows}
 
+    @_mapped
     def put_documents(self, version: str, records: list[DocRecord]) -> None:
         now = _now()
         with transaction(self.conn):
@@ -156,24 +241,63 @@ class IndexRecords:
                 ],
             )
 
+    @_mapped
     def delete_documents(self, version: str, doc_ids: list[str]) -> None:
         self.conn.executemany(
             "DELETE FROM documents WHERE version=? AND doc_id=?", [(version, d) for d in doc_ids]
         )
 
+    # large documents part-way through embedding
+    @_mapped
+    def stage_progress(
+        self, version: str, doc_id: str, content_hash: str, staged: int, total: int
+    ) -> None:
+        """Record that ``staged`` of ``total`` chunks of a document are in staging (Chroma)."""
+        self.conn.execute(
+            "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(version, doc_id)"
+            " DO UPDATE SET content_hash=excluded.content_hash,"
+            " chunks_staged=excluded.chunks_staged, chunks_total=excluded.chunks_total,"
+            " updated_at=excluded.updated_at",
+            (version, doc_id, content_hash, staged, total, _now()),
+        )
+
+    @_mapped
+    def staged(self, version: str | None = None) -> list[StagedDocument]:
+        """Documents part-way through staging (of one version, or of all)."""
+        query = "SELECT doc_id, content_hash, chunks_staged, chunks_total, updated_at FROM staging"
+        rows = (
+            self.conn.execute(query + " WHERE version=? ORDER BY doc_id", (version,))
+            if version is not None
+            else self.conn.execute(query + " ORDER BY doc_id")
+        )
+        return [StagedDocument(*row) for row in rows]
+
+    @_mapped
+    def clear_staged(self, version: str, doc_ids: list[str] | None = None) -> None:
+        """Forget staging progress of ``doc_ids`` (None: of every document of ``version``)."""
+        if doc_ids is None:
+            self.conn.execute("DELETE FROM staging WHERE version=?", (version,))
+        else:
+            self.conn.executemany(
+                "DELETE FROM staging WHERE version=? AND doc_id=?", [(version, d) for d in doc_ids]
+            )
+
     # runs
+    @_mapped
     def start_run(self, version: str) -> int:
         cursor = self.conn.execute(
             "INSERT INTO runs (version, started_at) VALUES (?, ?)", (version, _now())
         )
         return int(cursor.lastrowid or 0)
 
+    @_mapped
     def finish_run(self, run_id: int, summary: dict[str, object]) -> None:
         self.conn.execute(
             "UPDATE runs SET finished_at=?, summary=? WHERE id=?",
             (_now(), json.dumps(summary), run_id),
         )
 
+    @_mapped
     def serving_state(self, name: str) -> tuple[str, int] | None:
         """(version the alias serves, id of its last finished ingest run): changes on every
         completed ingest and every switch, so a long-lived reader can tell it is stale."""
@@ -185,6 +309,7 @@ class IndexRecords:
         ).fetchone()
         return (str(row[0]), int(row[1])) if row else None
 
+    @_mapped
     def last_run(self) -> dict[str, object] | None:
         row = self.conn.execute(
             "SELECT summary FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 1"

@@ -252,7 +252,7 @@ class Indexer:
         row = {text: index for index, text in enumerate(unique)}
         return vectors[[row[text] for text in texts]]
 
-    def _commit(  # noqa: PLR0917 - private step, called from one place
+    def _commit(  # noqa: PLR0917 - a private step of embed_and_upsert
         self,
         version: IndexVersion,
         collection: Collection,

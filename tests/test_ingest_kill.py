@@ -26,7 +26,12 @@ from tests.test_ingest_faults import HOLD
 
 pytestmark = pytest.mark.slow
 
-SMALL_CHUNKS = {"RAGWRIGHT_CHUNK_TOKENS": "16", "RAGWRIGHT_CHUNK_OVERLAP": "0"}
+CLI_ENV = {
+    "RAGWRIGHT_CHUNK_TOKENS": "16",
+    "RAGWRIGHT_CHUNK_OVERLAP": "0",
+    # Prefect's API may need more than its default 20 s to start on a busy 2-core machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
 
 
 def manual(paragraphs: int) -> str:
@@ -42,7 +47,7 @@ def start_index_run(project: Path) -> subprocess.Popen[bytes]:
         cwd=project,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **SMALL_CHUNKS, "NO_COLOR": "1"},
+        env={**os.environ, **CLI_ENV, "NO_COLOR": "1"},
     )
 
 
@@ -152,7 +157,7 @@ def test_two_ingests_at_once_the_second_fails_fast(settings: Settings) -> None:
         wait_until(
             lambda: (lock_holder(settings.home) or {}).get("pid") == first.pid, first, "lock"
         )
-        second = run_cli("index", "run", cwd=settings.project_root, env=SMALL_CHUNKS)
+        second = run_cli("index", "run", cwd=settings.project_root, env=CLI_ENV)
         assert first.poll() is None  # the second gave up while the first was still working
     finally:
         assert first.wait(timeout=300) == 0
@@ -182,7 +187,7 @@ def test_the_prefect_flow_takes_the_lock_too(settings: Settings) -> None:
 def test_corrupt_index_db_fails_index_run_with_one_line(settings: Settings) -> None:
     settings.home.mkdir(parents=True)
     settings.index_db.write_bytes(os.urandom(8192))
-    result = run_cli("index", "run", cwd=settings.project_root, env=SMALL_CHUNKS)
+    result = run_cli("index", "run", cwd=settings.project_root, env=CLI_ENV)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     [line] = result.stderr.strip().splitlines()

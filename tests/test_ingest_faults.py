@@ -27,6 +27,7 @@ from ragwright.flows.ingest import ingest
 from ragwright.flows.lock import ingest_lock, lock_holder
 from ragwright.providers.base import Embedder
 from ragwright.providers.registry import embedder_from_settings
+from ragwright.rag.discovery import scan
 from ragwright.rag.retriever import Retriever
 from ragwright.rag.store_errors import sqlite_error
 from ragwright.rag.vectorstore import chroma_client
@@ -251,6 +252,18 @@ def test_symlinks_out_of_docs_are_refused_and_inside_ones_followed(
     refused = ingest(settings)
     assert refused.docs_removed == 2
     assert not {"x.md", "ext/secret.md"} & set(served_chunks(settings))
+
+
+def test_scan_reports_broken_and_looping_links_without_keeping_them(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs", {"a.md": "# A\n\nText."})
+    (docs / "gone.md").symlink_to(docs / "missing.md")
+    (docs / "self.md").symlink_to(docs / "self.md")
+    found = scan(docs)
+    assert [p.name for p in found.files] == ["a.md"]
+    reasons = {f.path: (f.reason, f.keep) for f in found.failures}
+    assert reasons["gone.md"] == ("broken symlink (its target does not exist); not indexed", False)
+    assert reasons["self.md"][1] is False
+    assert found.seen == 3
 
 
 # 6. store errors ----------------------------------------------------------------------

@@ -35,7 +35,7 @@ from ragwright.rag.chunking import CHUNKER_VERSION, ChunkingConfig, chunk_docume
 from ragwright.rag.documents import Chunk, Document
 from ragwright.rag.planning import IngestPlan, LoadResult, load_documents, plan_changes
 from ragwright.rag.records import DocRecord, IndexRecords, IndexVersion
-from ragwright.rag.staging import Stager, staging_name
+from ragwright.rag.staging import Stager
 from ragwright.rag.summary import IngestSummary, UpsertCounts
 from ragwright.rag.vectorstore import UPSERT_BATCH, open_collection, store_errors
 from ragwright.settings import Settings
@@ -230,13 +230,13 @@ class Indexer:
             deleted += self._commit(version, collection, done, by_id, chunks, recorded)
             progress(len(batch))
         stager = Stager(
-            self.client, self.records, version, embed=self._encode_unique, batch=self.batch
+            self.settings.staging_db, version, embed=self._encode_unique, batch=self.batch
         )
         resumed = 0
         for document, fresh in large:
+            resumed += stager.stage(document, fresh, progress)
             meta = functools.partial(_metadata, document=document)
-            resumed += stager.stage(document, fresh, meta, progress)
-            stager.promote(fresh, collection, meta)
+            stager.promote(document, fresh, collection, meta)
             deleted += self._commit(version, collection, [document.doc_id], by_id, chunks, recorded)
             stager.finish(document)
         stager.discard()  # every document of this run is served: nothing left to resume
@@ -302,9 +302,8 @@ class Indexer:
         keep = {version.version, current.version if current else ""}
         for old in self.records.versions():
             if old.version not in keep:
-                # Already gone (a crash during a previous prune, never staged) is fine.
-                for name in (old.collection, staging_name(old)):
-                    with contextlib.suppress(NotFoundError):
-                        self.client.delete_collection(name)
+                # Already gone (a crash during a previous prune) is fine.
+                with contextlib.suppress(NotFoundError, ValueError):
+                    self.client.delete_collection(old.collection)
                 self.records.drop_version(old.version)
         return True

@@ -5,8 +5,7 @@ ids. Aliases map the public collection name to the version that serves; a
 switch is one UPDATE inside a transaction, so readers see the old version or
 the new one, never a mix. The record is written *after* Chroma accepted the
 chunks; :mod:`ragwright.rag.indexer` reconciles the two at the start of each
-run, so a crash at any point is repaired by the next run. The ``staging`` table
-records how far a large document's embedding got (:mod:`ragwright.rag.staging`).
+run, so a crash at any point is repaired by the next run.
 
 Every ``sqlite3`` error leaves this class as an
 :class:`~ragwright.errors.IndexStoreError` naming the file and the fix.
@@ -27,7 +26,7 @@ from ragwright.errors import IndexStoreError
 from ragwright.rag.store_errors import sqlite_error, sqlite_errors
 from ragwright.sqlite import StoreError, connect, execute_script, migrate, transaction
 
-__all__ = ["DocRecord", "IndexRecords", "IndexVersion", "StagedDocument"]
+__all__ = ["DocRecord", "IndexRecords", "IndexVersion"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,22 +59,7 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-def _v2(conn: sqlite3.Connection) -> None:
-    execute_script(
-        conn,
-        """
-        CREATE TABLE staging (
-            version TEXT NOT NULL REFERENCES index_versions(version) ON DELETE CASCADE,
-            doc_id TEXT NOT NULL, content_hash TEXT NOT NULL,
-            chunks_staged INTEGER NOT NULL, chunks_total INTEGER NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (version, doc_id)
-        )
-        """,
-    )
-
-
-MIGRATIONS = [_v1, _v2]
+MIGRATIONS = [_v1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +79,6 @@ class DocRecord:
     content_hash: str
     chunk_ids: tuple[str, ...]
     source: str
-
-
-@dataclass(frozen=True, slots=True)
-class StagedDocument:
-    """A large document part-way through embedding: chunks staged so far, of how many."""
-
-    doc_id: str
-    content_hash: str
-    chunks_staged: int
-    chunks_total: int
-    updated_at: str
 
 
 def _now() -> str:
@@ -246,41 +219,6 @@ class IndexRecords:
         self.conn.executemany(
             "DELETE FROM documents WHERE version=? AND doc_id=?", [(version, d) for d in doc_ids]
         )
-
-    # large documents part-way through embedding
-    @_mapped
-    def stage_progress(
-        self, version: str, doc_id: str, content_hash: str, staged: int, total: int
-    ) -> None:
-        """Record that ``staged`` of ``total`` chunks of a document are in staging (Chroma)."""
-        self.conn.execute(
-            "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(version, doc_id)"
-            " DO UPDATE SET content_hash=excluded.content_hash,"
-            " chunks_staged=excluded.chunks_staged, chunks_total=excluded.chunks_total,"
-            " updated_at=excluded.updated_at",
-            (version, doc_id, content_hash, staged, total, _now()),
-        )
-
-    @_mapped
-    def staged(self, version: str | None = None) -> list[StagedDocument]:
-        """Documents part-way through staging (of one version, or of all)."""
-        query = "SELECT doc_id, content_hash, chunks_staged, chunks_total, updated_at FROM staging"
-        rows = (
-            self.conn.execute(query + " WHERE version=? ORDER BY doc_id", (version,))
-            if version is not None
-            else self.conn.execute(query + " ORDER BY doc_id")
-        )
-        return [StagedDocument(*row) for row in rows]
-
-    @_mapped
-    def clear_staged(self, version: str, doc_ids: list[str] | None = None) -> None:
-        """Forget staging progress of ``doc_ids`` (None: of every document of ``version``)."""
-        if doc_ids is None:
-            self.conn.execute("DELETE FROM staging WHERE version=?", (version,))
-        else:
-            self.conn.executemany(
-                "DELETE FROM staging WHERE version=? AND doc_id=?", [(version, d) for d in doc_ids]
-            )
 
     # runs
     @_mapped

@@ -315,6 +315,11 @@ class Settings(BaseSettings):
         return self.home / "index.db"
 
     @property
+    def staging_db(self) -> Path:
+        """Vectors of large documents part-way through embedding (deleted when none is)."""
+        return self.home / "staging.db"
+
+    @property
     def costs_db(self) -> Path:
         return self.home / "costs.db"
 

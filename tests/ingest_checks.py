@@ -42,13 +42,15 @@ def served_chunks(settings: Settings) -> dict[str, set[str]]:
     return by_doc
 
 
-def staged_progress(index_db: Path) -> list[tuple[str, int, int]]:
-    """(doc id, chunks staged, chunks total) rows, read raw (safe while another process writes)."""
-    if not index_db.exists():
+def staged_progress(home: Path) -> list[tuple[str, int, int]]:
+    """(doc id, chunks staged, chunks total) of ``home/staging.db``, read raw (safe while
+    another process writes it)."""
+    path = home / "staging.db"
+    if not path.exists():
         return []
     try:
-        with sqlite3.connect(index_db, timeout=1) as conn:
-            rows = conn.execute("SELECT doc_id, chunks_staged, chunks_total FROM staging")
+        with sqlite3.connect(path, timeout=1) as conn:
+            rows = conn.execute("SELECT doc_id, chunks_staged, chunks_total FROM progress")
             return [(str(a), int(b), int(c)) for a, b, c in rows]
-    except sqlite3.OperationalError:  # not created yet, or busy
+    except sqlite3.Error:  # not created yet, or busy
         return []

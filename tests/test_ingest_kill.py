@@ -111,14 +111,14 @@ def test_sigkill_mid_document_then_rerun_resumes_its_batches(settings: Settings)
     child = start_index_run(settings.project_root)
     try:
         wait_until(
-            lambda: any(s >= 200 for _, s, _ in staged_progress(settings.index_db)),
+            lambda: any(s >= 200 for _, s, _ in staged_progress(settings.home)),
             child,
             "staged batch",
         )
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-    [(doc_id, staged, total)] = staged_progress(settings.index_db)
+    [(doc_id, staged, total)] = staged_progress(settings.home)
     assert doc_id == "manual.md"
     assert 200 <= staged < total, (staged, total)
     assert served_chunks(settings) == before  # the complete old version still serves
@@ -128,7 +128,7 @@ def test_sigkill_mid_document_then_rerun_resumes_its_batches(settings: Settings)
     assert summary.chunks_resumed >= staged
     assert summary.chunks_added == total - summary.chunks_resumed
     assert served_chunks(settings) == expected_chunks(settings)
-    assert staged_progress(settings.index_db) == []
+    assert not settings.staging_db.exists()
 
 
 def test_sigkill_after_the_api_is_up_leaves_no_process_behind(settings: Settings) -> None:

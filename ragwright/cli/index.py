@@ -134,6 +134,7 @@ def status() -> None:
     """Show index versions, chunk counts, embedding model and the last run's summary."""
     from ragwright.flows.lock import lock_holder
     from ragwright.rag.records import IndexRecords
+    from ragwright.rag.staging import StagingStore
     from ragwright.settings import load_settings
 
     settings = load_settings()
@@ -163,15 +164,15 @@ def status() -> None:
                 "yes" if serving and serving.version == version.version else "",
             )
         console.print(table)
-        for staged in records.staged():
-            console.print(
-                f"part-way: {staged.doc_id} {staged.chunks_staged}/{staged.chunks_total} chunks"
-                f" embedded (at {staged.updated_at}); the next run resumes it",
-                highlight=False,
-            )
         last = records.last_run()
     finally:
         records.close()
+    for staged in StagingStore.read(settings.staging_db):
+        console.print(
+            f"part-way: {staged.doc_id} {staged.chunks_staged}/{staged.chunks_total} chunks"
+            f" embedded (at {staged.updated_at}); the next run resumes it",
+            highlight=False,
+        )
     holder = lock_holder(settings.home)
     if holder is not None:
         console.print(

@@ -22,9 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from ragwright.errors import IndexStoreError
-from ragwright.rag.store_errors import sqlite_error, sqlite_errors
-from ragwright.sqlite import StoreError, connect, execute_script, migrate, transaction
+from ragwright.rag.store_errors import open_sqlite, sqlite_errors
+from ragwright.sqlite import execute_script, transaction
 
 __all__ = ["DocRecord", "IndexRecords", "IndexVersion"]
 
@@ -101,18 +100,7 @@ def _mapped(
 class IndexRecords:
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.conn = connect(path)
-        except StoreError as exc:  # already one line; name the index-specific fix
-            if isinstance(exc.__cause__, sqlite3.Error):
-                raise sqlite_error(path, exc.__cause__) from exc.__cause__
-            raise
-        try:
-            with sqlite_errors(path):
-                migrate(self.conn, MIGRATIONS)
-        except IndexStoreError:
-            self.conn.close()
-            raise
+        self.conn = open_sqlite(path, MIGRATIONS)
 
     @staticmethod
     def set_aside(path: Path) -> Path:

@@ -41,10 +41,12 @@ import numpy as np
 from ragwright.errors import IndexStoreError
 from ragwright.rag.documents import Chunk, Document
 from ragwright.rag.records import IndexVersion
-from ragwright.rag.store_errors import sqlite_error, sqlite_errors
-from ragwright.sqlite import StoreError, connect, execute_script, migrate, transaction
+from ragwright.rag.store_errors import open_sqlite, sqlite_errors
+from ragwright.sqlite import execute_script, transaction
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from chromadb.api.models.Collection import Collection
 
 __all__ = ["StagedDocument", "Stager", "StagingStore"]
@@ -71,6 +73,7 @@ def _v1(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = [_v1]
+CORRUPT_FIX = "delete it: it only holds vectors of part-way documents, which the next run re-embeds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +97,7 @@ class StagingStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.conn = connect(path)
-        except StoreError as exc:  # already one line; name the fix for this file
-            if isinstance(exc.__cause__, sqlite3.Error):
-                raise sqlite_error(path, exc.__cause__) from exc.__cause__
-            raise
-        try:
-            with sqlite_errors(path):
-                migrate(self.conn, MIGRATIONS)
-        except IndexStoreError:
-            self.conn.close()
-            raise
+        self.conn = open_sqlite(path, MIGRATIONS, corrupt_fix=CORRUPT_FIX)
 
     @classmethod
     def read(cls, path: Path) -> list[StagedDocument]:
@@ -123,13 +115,13 @@ class StagingStore:
 
     def progress(self, version: str | None = None) -> list[StagedDocument]:
         query = "SELECT * FROM progress" + (" WHERE version=?" if version else "")
-        with sqlite_errors(self.path):
+        with self._errors():
             rows = self.conn.execute(query + " ORDER BY doc_id", (version,) if version else ())
             return [StagedDocument(*row) for row in rows]
 
     def begin(self, version: str, document: Document, total: int) -> set[str]:
         """Start or resume ``document``; return (chunk id, text hash) keys already staged."""
-        with sqlite_errors(self.path), transaction(self.conn):
+        with self._errors(), transaction(self.conn):
             staged = {
                 f"{cid}\0{text_hash}"
                 for cid, text_hash in self.conn.execute(
@@ -154,13 +146,13 @@ class StagingStore:
             )
             for c, v in zip(chunks, vectors, strict=True)
         ]
-        with sqlite_errors(self.path), transaction(self.conn):
+        with self._errors(), transaction(self.conn):
             self.conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
             self._progress(version, document, total)
 
     def vectors(self, version: str, doc_id: str, chunk_ids: Sequence[str]) -> dict[str, Any]:
         marks = ",".join("?" * len(chunk_ids))
-        with sqlite_errors(self.path):
+        with self._errors():
             rows = self.conn.execute(
                 f"SELECT chunk_id, vector FROM vectors WHERE version=? AND doc_id=?"
                 f" AND chunk_id IN ({marks})",
@@ -170,12 +162,15 @@ class StagingStore:
 
     def forget(self, version: str, doc_id: str) -> None:
         """Drop what is staged for one document (it is recorded and served now)."""
-        with sqlite_errors(self.path), transaction(self.conn):
+        with self._errors(), transaction(self.conn):
             for table in ("vectors", "progress"):
                 self.conn.execute(
                     f"DELETE FROM {table} WHERE version=? AND doc_id=?",
                     (version, doc_id),
                 )
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return sqlite_errors(self.path, corrupt_fix=CORRUPT_FIX)
 
     def _progress(self, version: str, document: Document, total: int) -> None:
         self.conn.execute(

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ragwright.errors import IndexStoreError
+from ragwright.sqlite import Migration, StoreError, connect, migrate
 
-__all__ = ["chroma_error", "chroma_errors", "is_store_error", "sqlite_error", "sqlite_errors"]
+__all__ = [
+    "INDEX_DB_FIX",
+    "chroma_error",
+    "chroma_errors",
+    "is_store_error",
+    "open_sqlite",
+    "sqlite_error",
+    "sqlite_errors",
+]
 
 _LOW_SPACE = 1024 * 1024  # an I/O error with less free space than this is a full disk
 _RESUME = "committed documents stay indexed and the next run resumes the rest"
@@ -50,13 +59,17 @@ def _kind_of_sqlite(path: Path, exc: sqlite3.Error) -> str:
     return "other"
 
 
-def sqlite_error(path: Path, exc: sqlite3.Error) -> IndexStoreError:
-    """The error to raise for ``exc`` from the index records at ``path``."""
+INDEX_DB_FIX = "run `ragwright index run --full`, which sets it aside and rebuilds the index"
+
+
+def sqlite_error(
+    path: Path, exc: sqlite3.Error, *, corrupt_fix: str = INDEX_DB_FIX
+) -> IndexStoreError:
+    """The error to raise for ``exc`` from the SQLite file at ``path`` (index.db by default)."""
     kind = _kind_of_sqlite(path, exc)
     messages = {
         "full": f"disk full: free space under {path.parent} and run the ingest again ({_RESUME})",
-        "corrupt": f"index.db is corrupt ({exc}): run `ragwright index run --full`, which"
-        " sets it aside and rebuilds the index",
+        "corrupt": f"{path.name} is corrupt ({exc}): {corrupt_fix}",
         "locked": f"locked by another process for too long ({exc}); retry when it has finished",
         "readonly": f"read-only ({exc}); make it and {path.parent} writable",
         "other": f"index database error ({exc})",
@@ -65,12 +78,31 @@ def sqlite_error(path: Path, exc: sqlite3.Error) -> IndexStoreError:
 
 
 @contextmanager
-def sqlite_errors(path: Path) -> Iterator[None]:
+def sqlite_errors(path: Path, *, corrupt_fix: str = INDEX_DB_FIX) -> Iterator[None]:
     """Raise :func:`sqlite_error` in place of any ``sqlite3`` error raised inside."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise sqlite_error(path, exc) from exc
+        raise sqlite_error(path, exc, corrupt_fix=corrupt_fix) from exc
+
+
+def open_sqlite(
+    path: Path, migrations: Sequence[Migration], *, corrupt_fix: str = INDEX_DB_FIX
+) -> sqlite3.Connection:
+    """Connect to and migrate one of the index's SQLite files, errors mapped as above."""
+    try:
+        conn = connect(path)
+    except StoreError as exc:  # already one line; name the fix for this file
+        if isinstance(exc.__cause__, sqlite3.Error):
+            raise sqlite_error(path, exc.__cause__, corrupt_fix=corrupt_fix) from exc.__cause__
+        raise
+    try:
+        with sqlite_errors(path, corrupt_fix=corrupt_fix):
+            migrate(conn, migrations)
+    except IndexStoreError:
+        conn.close()
+        raise
+    return conn
 
 
 def is_store_error(exc: BaseException) -> bool:

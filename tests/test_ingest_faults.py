@@ -218,6 +218,23 @@ def test_large_document_interrupted_keeps_batches_and_old_version_serves(
     assert not settings.staging_db.exists()  # nothing part-way: the file is gone
 
 
+def test_corrupt_staging_db_names_itself_and_the_fix(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(indexer_module, "UPSERT_BATCH", 8)
+    (settings.docs_dir / "manual.md").write_text(long_doc(40), encoding="utf-8")
+    settings.home.mkdir(parents=True)
+    settings.staging_db.write_bytes(os.urandom(8192))
+    with pytest.raises(IndexStoreError) as caught:
+        ingest(settings)
+    assert caught.value.kind == "corrupt"
+    assert str(caught.value).startswith(f"{settings.staging_db}: staging.db is corrupt")
+    assert "delete it" in str(caught.value)
+    settings.staging_db.unlink()
+    ingest(settings)
+    assert served_chunks(settings) == expected_chunks(settings)
+
+
 # 3. symlinks ------------------------------------------------------------------------
 
 

@@ -122,6 +122,8 @@ def test_sigkill_mid_document_then_rerun_resumes_its_batches(settings: Settings)
     assert doc_id == "manual.md"
     assert 200 <= staged < total, (staged, total)
     assert served_chunks(settings) == before  # the complete old version still serves
+    status = run_cli("index", "status", cwd=settings.project_root, env=CLI_ENV)
+    assert f"part-way: manual.md {staged}/{total} chunks embedded" in status.stdout
 
     summary = ingest(settings)
     assert summary.chunks_reused > 0

@@ -229,8 +229,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         20 * 1024 * 1024,
         ge=1,
-        description="Ingestion skips larger files with a failure line (default 20 MiB): a 50 MB"
-        " file takes ~1 GB of memory and ~25 min to embed on 2 CPU cores.",
+        description="Ingestion skips larger files with a failure line (default 20 MiB). A 50 MB"
+        " Markdown file is ~62,000 chunks: ~28 min of embedding on 2 CPU cores, ~400 MB of"
+        " memory on top of the model's ~800 MB (benchmarks/fault_ingest.py).",
     )
     follow_symlinks: bool = Field(
         False,

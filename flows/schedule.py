@@ -18,7 +18,9 @@ runs never fire. Point ``PREFECT_API_URL`` at ``prefect server start`` (or Prefe
 Cloud) for the schedule to run.
 
 Only non-secret settings travel as flow parameters (Prefect stores them); API keys
-reach the flow run through the environment the serving process passes on.
+reach the flow run through the environment the serving process passes on. Each
+run takes the project's ingest lock (:mod:`ragwright.flows.lock`) inside the flow,
+so a scheduled run that meets a manual ``ragwright index run`` fails at once.
 """
 
 from __future__ import annotations
@@ -142,5 +144,8 @@ def serve_schedule(
     """
     from prefect import serve
 
+    from ragwright.flows.ephemeral import tie_ephemeral_api
+
     deployment = build_deployment(settings, cron=cron, name=name, docs_dir=docs_dir)
+    tie_ephemeral_api()  # a killed `index schedule` must not leave its API server behind
     serve(deployment, limit=limit, print_starting_message=False)

@@ -51,6 +51,14 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class LoadFailure:
+    """A file (or line, or folder) that could not be ingested this run, with the reason.
+
+    ``keep``: whether documents previously indexed from ``path`` stay in the index. A
+    read error may be temporary and must not empty the index, so that is the default;
+    a refused symlink is not, since its content must stop being served.
+    """
+
     path: str
     reason: str
     line: int | None = None
+    keep: bool = True

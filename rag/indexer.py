@@ -11,86 +11,61 @@ The order of writes is what makes a crash harmless:
 
 Unchanged documents are skipped before any embedding, and within a changed
 document only chunks with new ids are embedded (a chunk id hashes document id
-and text, so an untouched paragraph keeps its vector).
+and text, so an untouched paragraph keeps its vector). A document with more new
+chunks than one batch is embedded through :mod:`ragwright.rag.staging`, so a
+crash in the middle of it keeps the finished batches without serving half of it.
+
+Chroma's exceptions leave every step as one-line
+:class:`~ragwright.errors.IndexStoreError` s (:mod:`ragwright.rag.store_errors`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ragwright.errors import InputFileError
 from ragwright.providers.base import Embedder
 from ragwright.rag.chunking import CHUNKER_VERSION, ChunkingConfig, chunk_document
-from ragwright.rag.documents import Chunk, Document, LoadFailure
-from ragwright.rag.loaders import discover, load_file
+from ragwright.rag.documents import Chunk, Document
+from ragwright.rag.planning import IngestPlan, LoadResult, load_documents, plan_changes
 from ragwright.rag.records import DocRecord, IndexRecords, IndexVersion
-from ragwright.rag.vectorstore import UPSERT_BATCH, open_collection
+from ragwright.rag.staging import Stager
+from ragwright.rag.summary import IngestSummary, UpsertCounts
+from ragwright.rag.vectorstore import UPSERT_BATCH, open_collection, store_errors
 from ragwright.settings import Settings
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-__all__ = ["Indexer", "IngestPlan", "IngestSummary", "LoadResult", "Progress"]
+__all__ = ["Indexer", "IngestPlan", "IngestSummary", "LoadResult", "Progress", "UpsertCounts"]
 
 Progress = Callable[[int], None]
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _noop(_: int) -> None:
     return None
 
 
-@dataclass
-class LoadResult:
-    documents: list[Document]
-    failures: list[LoadFailure]
-    files_seen: int
+def _store_step(
+    step: Callable[Concatenate[Indexer, P], T],
+) -> Callable[Concatenate[Indexer, P], T]:
+    """Run an indexer step with Chroma's exceptions mapped to IndexStoreError."""
 
-    @property
-    def failed_sources(self) -> set[str]:
-        return {f.path for f in self.failures}
+    @functools.wraps(step)
+    def wrapper(self: Indexer, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with store_errors(self.settings):
+            return step(self, *args, **kwargs)
 
-
-@dataclass
-class IngestPlan:
-    new: list[Document]
-    changed: list[Document]
-    unchanged: list[str]
-    removed: list[DocRecord]
-
-    @property
-    def to_index(self) -> list[Document]:
-        return self.new + self.changed
-
-
-@dataclass
-class IngestSummary:
-    index_version: str = ""
-    collection: str = ""
-    files_seen: int = 0
-    docs_seen: int = 0
-    docs_new: int = 0
-    docs_changed: int = 0
-    docs_unchanged: int = 0
-    docs_removed: int = 0
-    docs_failed: int = 0
-    chunks_added: int = 0
-    chunks_deleted: int = 0
-    chunks_reused: int = 0
-    orphans_repaired: int = 0
-    switched_alias: bool = False
-    seconds: dict[str, float] = field(default_factory=dict)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    return wrapper
 
 
 def _metadata(chunk: Chunk, document: Document) -> dict[str, str | int | float | bool]:
@@ -132,6 +107,7 @@ class Indexer:
         self.client = client
         self.records = records
         self.chunking = ChunkingConfig(settings.chunk_tokens, settings.chunk_overlap)
+        self.batch = UPSERT_BATCH  # read at construction, so tests can shrink the module's
 
     # versions -------------------------------------------------------------
     def target_version(self, *, rebuild: bool = False) -> IndexVersion:
@@ -158,9 +134,11 @@ class Indexer:
         return self.records.get_version(version.version) or version
 
     def collection(self, version: IndexVersion) -> Collection:
-        return open_collection(self.client, version.collection)
+        with store_errors(self.settings):
+            return open_collection(self.client, version.collection)
 
     # steps ----------------------------------------------------------------
+    @_store_step
     def reconcile(self, version: IndexVersion) -> int:
         """Repair drift between Chroma and the record left by a crash; returns repairs made."""
         collection = self.collection(version)
@@ -168,7 +146,7 @@ class Indexer:
         recorded = self.records.documents(version.version)
         expected = {cid for record in recorded.values() for cid in record.chunk_ids}
         orphans = sorted(stored - expected)
-        for batch in _batches(orphans, UPSERT_BATCH):
+        for batch in _batches(orphans, self.batch):
             collection.delete(ids=list(batch))
         broken = [doc for doc, rec in recorded.items() if not set(rec.chunk_ids) <= stored]
         self.records.delete_documents(version.version, broken)
@@ -177,48 +155,15 @@ class Indexer:
     def load(self, docs_dir: Path, progress: Progress = _noop) -> LoadResult:
         if not docs_dir.is_dir():
             raise InputFileError("documents folder does not exist", path=docs_dir)
-        files = discover(docs_dir)
-        documents: list[Document] = []
-        failures: list[LoadFailure] = []
-        first_seen: dict[str, str] = {}
-        for path in files:
-            loaded, failed = load_file(path, docs_dir)
-            failures.extend(failed)
-            for document in loaded:
-                if document.doc_id in first_seen:
-                    failures.append(
-                        LoadFailure(
-                            document.source,
-                            f"duplicate document id '{document.doc_id}'"
-                            f" (first loaded from {first_seen[document.doc_id]}); skipped",
-                        )
-                    )
-                    continue
-                first_seen[document.doc_id] = document.source
-                documents.append(document)
-            progress(1)
-        return LoadResult(documents, failures, len(files))
+        return load_documents(
+            docs_dir,
+            follow_symlinks=self.settings.follow_symlinks,
+            max_file_bytes=self.settings.max_file_bytes,
+            progress=progress,
+        )
 
     def plan(self, version: IndexVersion, loaded: LoadResult) -> IngestPlan:
-        recorded = self.records.documents(version.version)
-        plan = IngestPlan(new=[], changed=[], unchanged=[], removed=[])
-        for document in loaded.documents:
-            record = recorded.get(document.doc_id)
-            if record is None:
-                plan.new.append(document)
-            elif record.content_hash != document.content_hash:
-                plan.changed.append(document)
-            else:
-                plan.unchanged.append(document.doc_id)
-        present = {d.doc_id for d in loaded.documents}
-        failed_sources = loaded.failed_sources
-        # A source that failed to load keeps its documents: a bad read must not empty the index.
-        plan.removed = [
-            record
-            for doc_id, record in recorded.items()
-            if doc_id not in present and record.source not in failed_sources
-        ]
-        return plan
+        return plan_changes(self.records.documents(version.version), loaded)
 
     def chunk(
         self, documents: list[Document], progress: Progress = _noop
@@ -229,16 +174,18 @@ class Indexer:
             progress(1)
         return result
 
+    @_store_step
     def embed_and_upsert(
         self,
         version: IndexVersion,
         documents: list[Document],
         chunks: dict[str, list[Chunk]],
         progress: Progress = _noop,
-    ) -> tuple[int, int, int]:
+    ) -> UpsertCounts:
         """Embed new chunk ids, upsert them, record each finished document, drop its stale chunks.
 
-        Returns (chunks embedded, chunks reused, stale chunks deleted).
+        Small documents share batches; a document with more new chunks than one batch
+        is staged batch by batch (:mod:`ragwright.rag.staging`) and goes live whole.
         """
         collection = self.collection(version)
         recorded = self.records.documents(version.version)
@@ -246,6 +193,7 @@ class Indexer:
         pending: dict[str, int] = {}
         work: list[tuple[Chunk, Document]] = []
         reused: list[tuple[Chunk, Document]] = []
+        large: list[tuple[Document, list[Chunk]]] = []
         for document in documents:
             old_ids = (
                 set(recorded[document.doc_id].chunk_ids) if document.doc_id in recorded else set()
@@ -253,16 +201,20 @@ class Indexer:
             doc_chunks = chunks[document.doc_id]
             fresh = [c for c in doc_chunks if c.chunk_id not in old_ids]
             reused.extend((c, document) for c in doc_chunks if c.chunk_id in old_ids)
+            if len(fresh) > self.batch:
+                large.append((document, fresh))
+                continue
             work.extend((c, document) for c in fresh)
             pending[document.doc_id] = len(fresh)
         # Kept chunks may have moved inside their document: refresh their metadata only.
-        for batch in _batches(reused, UPSERT_BATCH):
+        for batch in _batches(reused, self.batch):
             collection.update(
                 ids=[c.chunk_id for c, _ in batch], metadatas=[_metadata(c, d) for c, d in batch]
             )
+        progress(len(reused))
         finished = [doc_id for doc_id, count in pending.items() if count == 0]
         deleted = self._commit(version, collection, finished, by_id, chunks, recorded)
-        for batch in _batches(work, UPSERT_BATCH):
+        for batch in _batches(work, self.batch):
             vectors = self._encode_unique([c.embedding_text for c, _ in batch])
             collection.upsert(
                 ids=[c.chunk_id for c, _ in batch],
@@ -277,7 +229,19 @@ class Indexer:
                     done.append(chunk.doc_id)
             deleted += self._commit(version, collection, done, by_id, chunks, recorded)
             progress(len(batch))
-        return len(work), len(reused), deleted
+        stager = Stager(
+            self.settings.staging_db, version, embed=self._encode_unique, batch=self.batch
+        )
+        resumed = 0
+        for document, fresh in large:
+            resumed += stager.stage(document, fresh, progress)
+            meta = functools.partial(_metadata, document=document)
+            stager.promote(document, fresh, collection, meta)
+            deleted += self._commit(version, collection, [document.doc_id], by_id, chunks, recorded)
+            stager.finish(document)
+        stager.discard()  # every document of this run is served: nothing left to resume
+        embedded = len(work) + sum(len(fresh) for _, fresh in large) - resumed
+        return UpsertCounts(embedded, len(reused) + resumed, resumed, deleted)
 
     def _encode_unique(self, texts: list[str]) -> Any:
         """Embed each distinct text once (boilerplate repeats across chunks and documents)."""
@@ -288,7 +252,7 @@ class Indexer:
         row = {text: index for index, text in enumerate(unique)}
         return vectors[[row[text] for text in texts]]
 
-    def _commit(  # noqa: PLR0917 - private step, called from one place
+    def _commit(  # noqa: PLR0917 - a private step of embed_and_upsert
         self,
         version: IndexVersion,
         collection: Collection,
@@ -312,21 +276,25 @@ class Indexer:
             if record.doc_id in recorded
             for cid in set(recorded[record.doc_id].chunk_ids) - set(record.chunk_ids)
         ]
-        for batch in _batches(stale, UPSERT_BATCH):
+        for batch in _batches(stale, self.batch):
             collection.delete(ids=list(batch))
         return len(stale)
 
+    @_store_step
     def delete_removed(self, version: IndexVersion, removed: list[DocRecord]) -> int:
         collection = self.collection(version)
         ids = [cid for record in removed for cid in record.chunk_ids]
         # Forget first: a crash now leaves orphans in Chroma, which reconcile deletes.
         self.records.delete_documents(version.version, [r.doc_id for r in removed])
-        for batch in _batches(ids, UPSERT_BATCH):
+        for batch in _batches(ids, self.batch):
             collection.delete(ids=list(batch))
         return len(ids)
 
+    @_store_step
     def publish(self, version: IndexVersion) -> bool:
         """Make ``version`` the serving one (atomic alias switch); prune all but one older."""
+        from chromadb.errors import NotFoundError
+
         current = self.records.alias(self.settings.collection)
         if current is not None and current.version == version.version:
             return False
@@ -335,7 +303,7 @@ class Indexer:
         for old in self.records.versions():
             if old.version not in keep:
                 # Already gone (a crash during a previous prune) is fine.
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(NotFoundError, ValueError):
                     self.client.delete_collection(old.collection)
                 self.records.drop_version(old.version)
         return True

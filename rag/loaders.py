@@ -2,7 +2,8 @@
 
 A file that cannot be read becomes a :class:`LoadFailure` with the reason;
 the run goes on. Document ids are stable: the path relative to the docs root
-for files, the record's ``id`` field for JSONL (else ``path#L<line>``).
+for files, the record's ``id`` field for JSONL (else ``path#L<line>``). Which
+files to load is decided by :mod:`ragwright.rag.discovery`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ragwright.rag.documents import Document, LoadFailure
 
-__all__ = ["SUPPORTED_SUFFIXES", "discover", "load_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "load_file"]
 
 SUPPORTED_SUFFIXES = {
     ".md": "md",
@@ -28,17 +29,6 @@ SUPPORTED_SUFFIXES = {
     ".jsonl": "jsonl",
 }
 _MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def discover(root: Path) -> list[Path]:
-    """Supported files under ``root``, sorted, hidden files and folders skipped."""
-    return sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file()
-        and path.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
 
 
 def decode(data: bytes, path: str) -> str:
@@ -137,7 +127,11 @@ def load_file(path: Path, root: Path) -> tuple[list[Document], list[LoadFailure]
                 text = raw
                 match = _MD_TITLE.search(raw) if kind == "md" else None
                 title = match.group(1).strip() if match else ""
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # may be temporary (permissions, a mount): keep what it gave before
+        return [], [
+            LoadFailure(rel, f"could not read the file ({exc.strerror or exc}); unreadable, kept")
+        ]
+    except ValueError as exc:
         return [], [LoadFailure(rel, str(exc))]
     except Exception as exc:  # a corrupt PDF raises pypdf's own types; report, don't crash
         return [], [LoadFailure(rel, f"{type(exc).__name__}: {exc}")]

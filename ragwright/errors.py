@@ -20,6 +20,8 @@ first to exit code 2 with a precise message and retry or report the second::
     │   │   └── TemplateSecurityError  the sandbox refused an attribute, call or include
     │   │       └── RenderLimitError   a render over render_timeout_s or render_max_chars
     │   ├── IndexStateError            the vector index is missing or inconsistent
+    │   │   ├── IndexStoreError        index.db or Chroma failed (disk full, corrupt): .path, .kind
+    │   │   └── IngestBusyError        another ingest holds the ingest lock: .pid, .since
     │   ├── ScaffoldConflictError      `ragwright init` would overwrite files: .conflicts
     │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
     ├── BudgetExceededError            a hard budget is spent: .budget, .period (exit 1, HTTP 429)
@@ -47,6 +49,8 @@ __all__ = [
     "GoldenSetError",
     "GuardrailBlockedError",
     "IndexStateError",
+    "IndexStoreError",
+    "IngestBusyError",
     "InputFileError",
     "ModelRequestsBlockedError",
     "ProjectNotFoundError",
@@ -155,6 +159,35 @@ class RenderLimitError(TemplateSecurityError):
 
 class IndexStateError(UserError):
     """The vector index is missing, empty or inconsistent with its records."""
+
+
+class IndexStoreError(IndexStateError):
+    """A store of the index (``index.db``, Chroma) failed: the message names it and the fix.
+
+    ``kind`` is what went wrong, so callers can act on it without parsing the message:
+    ``"full"`` (no space left), ``"corrupt"`` (the file is damaged), ``"locked"``,
+    ``"readonly"`` or ``"other"``. Raised at the store boundary in place of the raw
+    ``sqlite3`` and ``chromadb`` exceptions, whose tracebacks say nothing a user can act on.
+    """
+
+    def __init__(self, message: str, *, path: Path | str, kind: str = "other") -> None:
+        self.path = path
+        self.kind = kind
+        super().__init__(message)
+
+
+class IngestBusyError(IndexStateError):
+    """Another ingest of the same project holds the ingest lock; nothing was changed.
+
+    Two ingests writing one index at once do all the work twice and can interleave
+    so that an older document version serves while the record says it is current.
+    """
+
+    def __init__(self, lock: Path, *, pid: int | None, since: str | None) -> None:
+        self.pid = pid
+        self.since = since
+        holder = f"pid {pid if pid is not None else 'unknown'}, since {since or 'unknown'}"
+        super().__init__(f"{lock}: another ingest is running ({holder}); wait for it or stop it")
 
 
 class ScaffoldConflictError(UserError):

@@ -227,6 +227,18 @@ class Settings(BaseSettings):
     embedding_model: str = "local/all-MiniLM-L6-v2"
     chunk_tokens: int = Field(200, ge=16, le=8192)
     chunk_overlap: int = Field(30, ge=0)
+    max_file_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        description="Ingestion skips larger files with a failure line (default 20 MiB). A 50 MB"
+        " Markdown file is ~62,000 chunks: ~28 min of embedding on 2 CPU cores, ~400 MB of"
+        " memory on top of the model's ~800 MB (benchmarks/fault_ingest.py).",
+    )
+    follow_symlinks: bool = Field(
+        False,
+        description="Ingest symlinks that resolve outside docs_dir; off, such links are refused"
+        " and reported, and nothing behind them is read.",
+    )
     top_k: int = Field(5, ge=1, le=100)
     retrieval: Literal["dense", "hybrid"] = "dense"
 
@@ -328,6 +340,11 @@ class Settings(BaseSettings):
     @property
     def index_db(self) -> Path:
         return self.home / "index.db"
+
+    @property
+    def staging_db(self) -> Path:
+        """Vectors of large documents part-way through embedding (deleted when none is)."""
+        return self.home / "staging.db"
 
     @property
     def costs_db(self) -> Path:

@@ -15,7 +15,8 @@ import pytest
 
 from ragwright.flows.ingest import ingest
 from ragwright.rag.chunking import ChunkingConfig, chunk_document
-from ragwright.rag.loaders import discover, load_file
+from ragwright.rag.discovery import discover
+from ragwright.rag.loaders import load_file
 from ragwright.rag.records import IndexRecords
 from ragwright.rag.vectorstore import chroma_client, open_collection
 from ragwright.settings import Settings

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from ragwright.rag.chunking import ChunkingConfig, chunk_document
+from ragwright.rag.discovery import discover
 from ragwright.rag.documents import Document
-from ragwright.rag.loaders import discover, load_file
+from ragwright.rag.loaders import load_file
 
 
 def minimal_pdf(text: str) -> bytes:

@@ -22,14 +22,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         "docs_changed",
         "docs_unchanged",
         "docs_removed",
+        "docs_kept",
         "docs_failed",
         "chunks_added",
         "chunks_reused",
+        "chunks_resumed",
         "chunks_deleted",
         "orphans_repaired",
         "switched_alias",
     ):
-        table.add_row(key.replace("_", " "), str(summary[key]))
+        if key in summary:  # summaries recorded by older versions lack the newer counts
+            table.add_row(key.replace("_", " "), str(summary[key]))
     table.add_row(
         "seconds per stage", ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items())
     )
@@ -46,15 +49,23 @@ def run_ingest_flow(
     rebuild: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Run the Prefect ingestion flow for ``settings`` and return its summary."""
+    """Run the Prefect ingestion flow for ``settings`` and return its summary.
+
+    A Prefect ephemeral API started for it dies with this process, even a killed one.
+    """
+    from ragwright.flows.ephemeral import tie_ephemeral_api
     from ragwright.flows.ingest import flow_settings, ingest_flow
 
-    return ingest_flow(
+    tie_ephemeral_api()
+    result = ingest_flow(
         docs_dir=str(docs_dir) if docs_dir else None,
         rebuild=rebuild,
         settings=flow_settings(settings),
         show_progress=show_progress,
     )
+    if not isinstance(result, dict):  # Prefect raises a failed run's error instead
+        raise TypeError(f"the ingest flow returned {type(result).__name__}, not a summary")
+    return result
 
 
 @app.command("run")
@@ -68,10 +79,15 @@ def run(
     ] = False,
 ) -> None:
     """Ingest documents incrementally through the Prefect flow."""
+    from ragwright.flows.lock import ingest_lock
     from ragwright.settings import load_settings
 
     settings = load_settings()
-    print_summary(run_ingest_flow(settings, docs_dir=docs, rebuild=full))
+    # Taken here, before Prefect's API starts (seconds), so a second ingest fails at once;
+    # the flow takes it again in this process, and alone when a deployment runs it.
+    with ingest_lock(settings.home):
+        summary = run_ingest_flow(settings, docs_dir=docs, rebuild=full)
+    print_summary(summary)
 
 
 @app.command("query")
@@ -116,7 +132,9 @@ def query(
 @app.command("status")
 def status() -> None:
     """Show index versions, chunk counts, embedding model and the last run's summary."""
+    from ragwright.flows.lock import lock_holder
     from ragwright.rag.records import IndexRecords
+    from ragwright.rag.staging import StagingStore
     from ragwright.settings import load_settings
 
     settings = load_settings()
@@ -149,6 +167,18 @@ def status() -> None:
         last = records.last_run()
     finally:
         records.close()
+    for staged in StagingStore.read(settings.staging_db):
+        console.print(
+            f"part-way: {staged.doc_id} {staged.chunks_staged}/{staged.chunks_total} chunks"
+            f" embedded (at {staged.updated_at}); the next run resumes it",
+            highlight=False,
+        )
+    holder = lock_holder(settings.home)
+    if holder is not None:
+        console.print(
+            f"ingest running: pid {holder.get('pid', '?')} since {holder.get('since', '?')}",
+            highlight=False,
+        )
     if last:
         print_summary(last)
     else:

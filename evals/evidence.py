@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.tracking import EXPERIMENT
-from ragwright.offline import apply_offline_defaults
+from ragwright.experiments import use_tracking
 from ragwright.prompts.lifecycle import Evidence, EvidenceFinder
 from ragwright.settings import Settings
 
@@ -23,10 +23,9 @@ def mlflow_evidence(
     golden_hash = load_golden_set(golden_set).hash
 
     def find(name: str, version: str, prompt_hash: str) -> Evidence | None:
-        apply_offline_defaults()
         import mlflow
 
-        mlflow.set_tracking_uri(settings.tracking_uri)
+        use_tracking(settings.tracking_uri)
         experiment = mlflow.get_experiment_by_name(EXPERIMENT)
         if experiment is None:
             return None

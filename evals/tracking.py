@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ragwright.evals.gate import GateResult
 from ragwright.evals.results import EvalRun
-from ragwright.experiments import experiment_id
+from ragwright.experiments import experiment_id, use_tracking
 from ragwright.offline import apply_offline_defaults
 from ragwright.settings import Settings
 
@@ -111,7 +111,7 @@ def load_run(settings: Settings, mlflow_run_id: str) -> EvalRun:
 
     from ragwright.errors import UserError
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
+    use_tracking(settings.tracking_uri)
     try:
         path = mlflow.artifacts.download_artifacts(run_id=mlflow_run_id, artifact_path=RUN_ARTIFACT)
     except (MlflowException, OSError) as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragwright.errors import PromptError
-from ragwright.offline import apply_offline_defaults
+from ragwright.experiments import use_tracking
 from ragwright.prompts.files import MANIFEST, content_hash, write_manifest
 from ragwright.prompts.model import Manifest, VersionRecord
 from ragwright.prompts.store import PromptStore, version_number
@@ -37,9 +37,9 @@ class RegistryMirror:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            apply_offline_defaults()
             from mlflow import MlflowClient
 
+            use_tracking(self.tracking_uri)
             self._client = MlflowClient(
                 tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
             )

@@ -220,6 +220,13 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         question = input.get("question") if isinstance(input, dict) else None
         if not isinstance(question, str) or not question.strip():
             raise UserError("the chain needs an input mapping with a non-empty 'question' string")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no model, store or log can take it
+            raise UserError(
+                "invalid Unicode in 'question': it holds a lone surrogate (such as \\ud800);"
+                " pass valid text"
+            ) from None
         unknown = set(input) - {"question", "prompt", "k", "where", "tags"}
         if unknown:
             raise UserError(f"unknown chain input keys {sorted(unknown)}")

@@ -150,3 +150,9 @@ def test_bad_input_and_missing_index(indexed: Settings, tmp_path: Path) -> None:
         chain.invoke({"query": "wrong key"})
     with pytest.raises(IndexStateError, match="ragwright index run"):
         RagChain.from_settings(Settings(home=tmp_path / "empty-home"))
+
+
+def test_a_lone_surrogate_is_a_user_error_not_a_crash(indexed: Settings) -> None:
+    chain = RagChain.from_settings(indexed)
+    with pytest.raises(UserError, match="lone surrogate"):
+        chain.invoke({"question": "why \ud800?"})

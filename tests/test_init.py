@@ -119,7 +119,7 @@ def test_own_documents_are_kept_and_named(tmp_path: Path, target: Path) -> None:
     assert any("starter.jsonl" in note for note in result.notes)
     assert (target / ".gitignore").read_text(encoding="utf-8") == (
         "node_modules/\n\n# ragwright's local state: index, cost records, MLflow runs,"
-        " reports\n.ragwright/\n"
+        " reports; lock files\n.ragwright/\n.ragwright.lock\n"
     )
     with pytest.raises(InputFileError, match="documents folder does not exist"):
         init_project(tmp_path / "other", docs=tmp_path / "missing")

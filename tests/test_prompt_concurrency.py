@@ -7,6 +7,8 @@ without the store lock, each read-modify-write of prompt.yaml overwrote the othe
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -93,13 +95,34 @@ def test_concurrent_new_and_publish_keep_every_version(tmp_path: Path) -> None:
         assert manifest.versions[version].hash == store.get(f"rag_answer@{version}").hash
 
 
+HOLDER = """
+import sys, time
+from pathlib import Path
+from ragwright.prompts.lock import store_lock
+with store_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
 def test_a_held_lock_makes_others_wait_then_fail_clearly(tmp_path: Path) -> None:
     root = tmp_path / "prompts"
-    with store_lock(root), pytest.raises(StoreBusyError) as info:  # noqa: SIM117
-        with store_lock(root, timeout_s=0.1):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(StoreBusyError) as info, store_lock(root, timeout_s=0.1):
             pass  # pragma: no cover - the lock is held
-    assert str(root / LOCK_FILE) in str(info.value)
-    assert "retry" in str(info.value)
-    with store_lock(root, timeout_s=0.1):  # released on exit
+        assert str(root / LOCK_FILE) in str(info.value)
+        assert f"pid {holder.pid}" in str(info.value)
+        assert "retry" in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    with store_lock(root, timeout_s=5):  # released when its holder died
+        pass
+    with store_lock(root), store_lock(root):  # re-entrant within one process
         pass
     assert PromptStore(root).names(layer="project") == ["rag_answer"]  # the lock is no prompt

@@ -36,8 +36,10 @@ TEMPLATE = Path(__file__).resolve().parent / "template"
 ANSWER_PROMPT = "rag_answer"
 STATE_DIR = ".ragwright/"
 WORKFLOW = Path(".github/workflows/ragwright.yml")
-_GITIGNORE_BLOCK = (
-    f"\n# ragwright's local state: index, cost records, MLflow runs, reports\n{STATE_DIR}\n"
+IGNORED = (STATE_DIR, ".ragwright.lock")
+"""Local state, and the prompt store's lock file (prompts/.ragwright.lock)."""
+_GITIGNORE_COMMENT = (
+    "# ragwright's local state: index, cost records, MLflow runs, reports; lock files"
 )
 
 
@@ -115,7 +117,7 @@ def _write(
     ignore = _ignore_state(root)
     created = [p for p in [*files, manifest] if p not in conflicts]
     if ignore is None:
-        skipped.append((root / ".gitignore", f"already ignores {STATE_DIR}"))
+        skipped.append((root / ".gitignore", f"already ignores {', '.join(IGNORED)}"))
     else:
         created.append(ignore)
     starter = {p.name for p in (TEMPLATE / "docs").glob("*.md")}
@@ -240,13 +242,14 @@ def _publish_first_version(prompts: Path) -> None:
 
 
 def _ignore_state(root: Path) -> Path | None:
-    """Append ``.ragwright/`` to .gitignore unless a line already ignores it."""
+    """Append the ignored patterns .gitignore lacks; None when it has them all."""
     path = root / ".gitignore"
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    wanted = {".ragwright", ".ragwright/", "/.ragwright", "/.ragwright/"}
-    if any(line.strip() in wanted for line in text.splitlines()):
+    present = {line.strip().strip("/") for line in text.splitlines()}
+    missing = [p for p in IGNORED if p.strip("/") not in present]
+    if not missing:
         return None
     separator = "" if not text or text.endswith("\n") else "\n"
-    block = _GITIGNORE_BLOCK if text else _GITIGNORE_BLOCK.lstrip("\n")
-    path.write_text(text + separator + block, encoding="utf-8")
+    block = "\n".join([_GITIGNORE_COMMENT, *missing]) + "\n"
+    path.write_text(text + separator + ("\n" if text else "") + block, encoding="utf-8")
     return path

@@ -18,7 +18,7 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm", ".lock"))  # locks: not state
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -51,15 +52,30 @@ def _new_and_publish_worker(root: str, worker: int, barrier: Barrier) -> None:
     lifecycle.publish("rag_answer", path.stem, by=f"worker-{worker}")
 
 
+def _reporting(target: Callable[[str, int, Barrier], None], root: str, i: int, b: Barrier) -> None:
+    """Run ``target``; a failure's traceback goes to a file the test shows."""
+    try:
+        target(root, i, b)
+    except BaseException:
+        Path(root, f"worker-{i}.error").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+
+
 def run_together(target: Callable[[str, int, Barrier], None], root: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: after dozens of tests the pytest process carries threads and
+    # at-fork hooks of libraries (MLflow, Prefect, a cost writer) that a fork inherits
+    context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(WORKERS)
-    workers = [context.Process(target=target, args=(str(root), i, barrier)) for i in range(WORKERS)]
+    workers = [
+        context.Process(target=_reporting, args=(target, str(root), i, barrier))
+        for i in range(WORKERS)
+    ]
     for process in workers:
         process.start()
     for process in workers:
         process.join(timeout=120)
-    assert [p.exitcode for p in workers] == [0] * WORKERS
+    errors = "\n".join(p.read_text("utf-8") for p in sorted(root.glob("worker-*.error")))
+    assert [p.exitcode for p in workers] == [0] * WORKERS, errors
 
 
 def test_concurrent_promotions_keep_every_alias_and_history_entry(tmp_path: Path) -> None:

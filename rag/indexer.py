@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,14 @@ from ragwright.errors import InputFileError
 from ragwright.providers.base import Embedder
 from ragwright.rag.chunking import CHUNKER_VERSION, ChunkingConfig, chunk_document
 from ragwright.rag.documents import Chunk, Document
-from ragwright.rag.planning import IngestPlan, LoadResult, load_documents, plan_changes
+from ragwright.rag.planning import (
+    IngestPlan,
+    LoadResult,
+    load_documents,
+    plan_changes,
+    reusable_version,
+    version_fingerprint,
+)
 from ragwright.rag.records import DocRecord, IndexRecords, IndexVersion
 from ragwright.rag.staging import Stager
 from ragwright.rag.summary import IngestSummary, UpsertCounts
@@ -112,14 +118,16 @@ class Indexer:
     # versions -------------------------------------------------------------
     def target_version(self, *, rebuild: bool = False) -> IndexVersion:
         """The index version the current settings describe (a new one when rebuilding)."""
-        fingerprint = hashlib.sha256(
-            f"{self.embedder.name}|{self.chunking.chunk_tokens}|{self.chunking.chunk_overlap}"
-            f"|{CHUNKER_VERSION}".encode()
-        ).hexdigest()[:10]
+        fingerprint = version_fingerprint(
+            self.embedder.name,
+            self.chunking.chunk_tokens,
+            self.chunking.chunk_overlap,
+            CHUNKER_VERSION,
+        )
         current = self.records.alias(self.settings.collection)
         if rebuild:
             fingerprint += "-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-        elif current is not None and current.version.startswith(fingerprint):
+        elif current is not None and reusable_version(current.version, fingerprint):
             return current  # a rebuilt version of the same settings keeps serving
         version = IndexVersion(
             version=fingerprint,

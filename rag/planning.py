@@ -7,6 +7,7 @@ file is truly gone, never when its file or folder could not be read this time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,36 @@ from ragwright.rag.documents import Document, LoadFailure
 from ragwright.rag.loaders import load_file
 from ragwright.rag.records import DocRecord
 
-__all__ = ["IngestPlan", "LoadResult", "load_documents", "plan_changes"]
+__all__ = [
+    "IngestPlan",
+    "LoadResult",
+    "load_documents",
+    "plan_changes",
+    "reusable_version",
+    "version_fingerprint",
+]
+
+
+def version_fingerprint(
+    embedding_model: str, chunk_tokens: int, chunk_overlap: int, chunker_version: int | str
+) -> str:
+    """The index version the settings describe: what the vectors and chunks depend on.
+
+    Another embedder (a model, a folder, an ``openai/...@dimensions``) or another
+    chunking gives another fingerprint, so the next ingest builds a new version
+    beside the serving one and switches the alias when it is complete.
+    """
+    key = f"{embedding_model}|{chunk_tokens}|{chunk_overlap}|{chunker_version}"
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def reusable_version(current: str | None, fingerprint: str) -> bool:
+    """Whether the serving version (``current``) already is what the settings describe.
+
+    A rebuild of the same settings (``fingerprint-<timestamp>``) counts: a "nothing
+    to do" check and the ingest must agree on this, so both ask here.
+    """
+    return current is not None and current.startswith(fingerprint)
 
 
 @dataclass

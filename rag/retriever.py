@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ragwright.errors import IndexStateError
+from ragwright.errors import EmbedderMismatchError, IndexStateError
 from ragwright.providers.base import Embedder
 from ragwright.rag.records import IndexRecords, IndexVersion
 from ragwright.rag.vectorstore import open_collection
@@ -61,6 +61,12 @@ class Retriever:
             raise IndexStateError(
                 f"no index named '{settings.collection}' under {settings.home};"
                 " run `ragwright index run` first"
+            )
+        if version.embedding_model != embedder.name:
+            raise EmbedderMismatchError(
+                index=settings.collection,
+                index_model=version.embedding_model,
+                query_model=embedder.name,
             )
         self.version: IndexVersion = version
         self.settings = settings

@@ -21,7 +21,8 @@ first to exit code 2 with a precise message and retry or report the second::
     │   │       └── RenderLimitError   a render over render_timeout_s or render_max_chars
     │   ├── IndexStateError            the vector index is missing or inconsistent
     │   │   ├── IndexStoreError        index.db or Chroma failed (disk full, corrupt): .path, .kind
-    │   │   └── IngestBusyError        another ingest holds the ingest lock: .pid, .since
+    │   │   ├── IngestBusyError        another ingest holds the ingest lock: .pid, .since
+    │   │   └── EmbedderMismatchError  a query embedder is not the one the index was built with
     │   ├── ScaffoldConflictError      `ragwright init` would overwrite files: .conflicts
     │   └── GuardrailBlockedError      a guardrail in block mode refused a question: .findings
     ├── BudgetExceededError            a hard budget is spent: .budget, .period (exit 1, HTTP 429)
@@ -46,6 +47,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigError",
     "DraftPromptError",
+    "EmbedderMismatchError",
     "GoldenSetError",
     "GuardrailBlockedError",
     "IndexStateError",
@@ -188,6 +190,24 @@ class IngestBusyError(IndexStateError):
         self.since = since
         holder = f"pid {pid if pid is not None else 'unknown'}, since {since or 'unknown'}"
         super().__init__(f"{lock}: another ingest is running ({holder}); wait for it or stop it")
+
+
+class EmbedderMismatchError(IndexStateError):
+    """Queries would be embedded by another model than the serving index's vectors.
+
+    Their cosine scores would be meaningless (or Chroma would refuse another
+    dimension deep inside a query). ``index_model`` built the index; ``query_model``
+    is the configured one. Reindex, or set ``embedding_model`` back.
+    """
+
+    def __init__(self, *, index: str, index_model: str, query_model: str) -> None:
+        self.index_model = index_model
+        self.query_model = query_model
+        super().__init__(
+            f"index '{index}' was built with embedding_model {index_model}, but queries would"
+            f" be embedded with {query_model}; run `ragwright index run` to build an index"
+            f' with {query_model}, or set embedding_model = "{index_model}"'
+        )
 
 
 class ScaffoldConflictError(UserError):

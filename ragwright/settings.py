@@ -293,6 +293,36 @@ class Settings(BaseSettings):
     serve_max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest request body `ragwright serve` reads (413 above)."
     )
+    # Embedders, streaming and conversations (docs/providers.md, docs/application.md).
+    embedding_device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where local/ embedders run; auto = a GPU when torch sees one."
+    )
+    embedding_batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Texts per encode batch (local) or per request (openai/);"
+        " unset = 16 local, 256 remote.",
+    )
+    embedding_concurrency: int = Field(
+        8, ge=1, le=64, description="openai/ embedding requests in flight at once."
+    )
+    embedding_dimensions: int | None = Field(
+        None, ge=1, description="Output size asked of openai/ embedders (text-embedding-3-*)."
+    )
+    embedding_base_url: str | None = Field(
+        None, description="Endpoint of openai/ embedders; unset = openai_base_url."
+    )
+    condense_prompt: str = Field(
+        "condense_question",
+        description="Prompt that turns a follow-up and its history into a standalone question.",
+    )
+    conversation_max_turns: int = Field(
+        20, ge=2, le=1000, description="Turns `ragwright serve` keeps per conversation_id."
+    )
+    conversation_max_count: int = Field(
+        1000, ge=1, description="Conversations `ragwright serve` keeps (least recent dropped)."
+    )
     gate: GateSettings = GateSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     budgets: list[BudgetSettings] = Field(default_factory=list)

@@ -1,7 +1,9 @@
 """A small scripted OpenAI-compatible chat server for tests and benchmarks.
 
-It serves ``POST /v1/chat/completions`` on 127.0.0.1 (a free port) from a
-daemon thread and records every request it receives. What it answers is
+It serves ``POST /v1/chat/completions`` (plain, or server-sent events when the
+request says ``"stream": true``) and ``POST /v1/embeddings`` (deterministic
+vectors: the same text always gets the same unit vector) on 127.0.0.1 (a free
+port) from a daemon thread and records every request it receives. What it answers is
 scripted per test with a queue of replies::
 
     server.enqueue(
@@ -35,8 +37,11 @@ context manager::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
+import math
+import random
 import threading
 import time
 from collections import deque
@@ -58,11 +63,15 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "echo_last_user",
+    "fake_embedding",
     "openai_server",
     "openai_server_fixture",
 ]
 
 DEFAULT_USAGE: dict[str, int] = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+EMBEDDING_DIMENSION = 32  # of /v1/embeddings vectors when the request sets no ``dimensions``
+CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 _DEFAULT = object()  # "use the server's default usage" sentinel
 
 
@@ -129,6 +138,14 @@ def echo_last_user(body: dict[str, Any]) -> str:
     return ""
 
 
+def fake_embedding(text: str, dimension: int = EMBEDDING_DIMENSION) -> list[float]:
+    """A unit vector that depends only on ``text`` (and ``dimension``): deterministic tests."""
+    rng = random.Random(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+    vector = [rng.gauss(0.0, 1.0) for _ in range(dimension)]
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # many concurrent clients in benchmarks
@@ -162,9 +179,13 @@ class OpenAIServer:
         default: Callable[[dict[str, Any]], str | Completion | Error | Raw] | None = echo_last_user,
         delay_s: float = 0.0,
         default_usage: dict[str, int] | None = DEFAULT_USAGE,
+        embedding_dimension: int = EMBEDDING_DIMENSION,
+        stream_delay_s: float = 0.0,
     ) -> None:
         self.default = default
         self.delay_s = delay_s
+        self.embedding_dimension = embedding_dimension
+        self.stream_delay_s = stream_delay_s  # between streamed chunks
         self.default_usage = default_usage
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0  # requests being handled now
@@ -277,9 +298,10 @@ class OpenAIServer:
             body=body,
             received_at=time.monotonic(),
         )
+        route = handler.path.rstrip("/") if method == "POST" else ""
         with self._lock:
             self.requests.append(recorded)
-            is_chat = method == "POST" and handler.path.rstrip("/") == "/v1/chat/completions"
+            is_chat = route in {CHAT_PATH, EMBEDDINGS_PATH}
             reply: Reply | None = self._queue.popleft() if is_chat and self._queue else None
         if not is_chat:
             self._send(handler, 404, {"error": {"message": f"no route {method} {handler.path}"}})
@@ -330,6 +352,9 @@ class OpenAIServer:
             }
             self._send(handler, reply.status, payload, headers)
             return
+        if reply is None and recorded.path.rstrip("/") == EMBEDDINGS_PATH:
+            self._embeddings(handler, body)
+            return
         if reply is None:
             if self.default is None:
                 self._send(handler, 500, {"error": {"message": "no scripted reply left"}})
@@ -355,6 +380,78 @@ class OpenAIServer:
         }
         if usage is not None:
             payload["usage"] = usage
+        if body.get("stream"):
+            self._stream(handler, payload, body)
+            return
+        self._send(handler, 200, payload)
+
+    def _stream(self, handler: _Handler, payload: dict[str, Any], body: dict[str, Any]) -> None:
+        """The completion as server-sent events: one chunk per word, usage last if asked."""
+        content = str(payload["choices"][0]["message"]["content"])
+        words = [w for w in content.split(" ")]
+        base = {k: payload[k] for k in ("id", "created", "model")}
+        chunks: list[dict[str, Any]] = []
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            delta = {"content": piece, **({"role": "assistant"} if i == 0 else {})}
+            chunks.append(
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
+            )
+        chunks.append(
+            {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {},
+                        "finish_reason": payload["choices"][0]["finish_reason"],
+                    }
+                ],
+            }
+        )
+        if (body.get("stream_options") or {}).get("include_usage") and "usage" in payload:
+            chunks.append(
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": payload["usage"],
+                }
+            )
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        events = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+        for event in events:
+            data = event.encode()
+            handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            handler.wfile.flush()
+            if self.stream_delay_s:
+                time.sleep(self.stream_delay_s)
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
+
+    def _embeddings(self, handler: _Handler, body: dict[str, Any]) -> None:
+        raw = body.get("input")
+        texts = [raw] if isinstance(raw, str) else list(raw or [])
+        dimension = int(body.get("dimensions") or self.embedding_dimension)
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(str(t), dimension)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(len(str(t).split()) for t in texts)
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "unknown"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
         self._send(handler, 200, payload)
 
     @staticmethod

@@ -3,6 +3,15 @@
 It is a LangChain ``Runnable``: ``invoke``/``ainvoke``/``batch`` work, it
 composes with ``|``, and LangChain callbacks see each step, because the steps
 are themselves an LCEL pipeline of ``RunnableLambda``s.
+
+``stream``/``astream`` yield :class:`StreamEvent` s: the answer's tokens as the
+model produces them, then one ``final`` event with the whole :class:`RagAnswer`
+(citations, usage, time to first token), or a ``block`` event when an output
+guardrail withholds the answer (it checks the full answer, after the tokens).
+
+A conversation is the input key ``history``: earlier turns, oldest first, each
+``{"role": "user" | "assistant", "content": str}``. Retrieval then searches for
+a standalone question (:mod:`ragwright.rag.conversation`).
 """
 
 from __future__ import annotations
@@ -10,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
 from pydantic import BaseModel, ConfigDict
@@ -18,14 +28,21 @@ from pydantic import BaseModel, ConfigDict
 from ragwright.errors import UserError
 from ragwright.prompts.render import RenderedPrompt
 from ragwright.prompts.store import PromptStore
-from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, StreamItem
 from ragwright.providers.extractive import CANNOT_ANSWER
+from ragwright.rag.conversation import (
+    CONDENSE_PROMPT,
+    condense_request,
+    local_standalone,
+    standalone_from_reply,
+    validate_history,
+)
 from ragwright.rag.guard import Guard, GuardFinding
 from ragwright.rag.retriever import RetrievedChunk, Retriever
 from ragwright.settings import Settings
 from ragwright.usage import Usage
 
-__all__ = ["ContextPassage", "RagAnswer", "RagChain"]
+__all__ = ["ContextPassage", "RagAnswer", "RagChain", "StreamEvent"]
 
 _CITATION = re.compile(r"\[([^\[\]\n]{1,200})\]")
 
@@ -60,6 +77,24 @@ class RagAnswer(BaseModel):
     cached: bool = False
     findings: list[GuardFinding] = []  # what the chain's guardrails found, if it has any
     blocked_by: str | None = None  # the output check that withheld the answer
+    standalone_question: str | None = None  # what retrieval searched for, given a history
+    ttft_ms: float | None = None  # streamed answers: from the request to the first token
+
+
+class StreamEvent(BaseModel):
+    """One event of a streamed answer.
+
+    ``token``: ``text`` is the next piece of the answer. ``final``: ``answer`` is
+    the complete :class:`RagAnswer`, whose ``answer`` text is authoritative (a
+    redacting guardrail may have changed what the tokens said). ``block``: an
+    output guardrail withheld the answer (``answer.blocked_by``); discard the tokens.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["token", "final", "block"]
+    text: str = ""
+    answer: RagAnswer | None = None
 
 
 def _citations(answer: str, contexts: list[RetrievedChunk]) -> list[str]:
@@ -103,7 +138,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         top_k: int,
         guard: Guard | None = None,
         allow_drafts: bool = False,
+        condense_prompt: str = CONDENSE_PROMPT,
     ) -> None:
+        self.condense_prompt = condense_prompt
         self.retriever = retriever
         self.store = store
         self.model = model
@@ -115,6 +152,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             store.get(prompt, published_only=True)
         self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
             RunnableLambda(self._guard_input, name="guard_input")
+            | RunnablePassthrough.assign(
+                standalone=RunnableLambda(self._condense, afunc=self._acondense, name="condense")
+            )
             | RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
             | RunnablePassthrough.assign(rendered=RunnableLambda(self._render, name="render"))
             | RunnablePassthrough.assign(
@@ -163,6 +203,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             top_k=settings.top_k,
             guard=guard,
             allow_drafts=allow_drafts,
+            condense_prompt=settings.condense_prompt,
         )
 
     def with_retriever(self, retriever: Retriever) -> RagChain:
@@ -183,6 +224,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             top_k=self.top_k,
             guard=guard,
             allow_drafts=self.allow_drafts,
+            condense_prompt=self.condense_prompt,
         )
 
     # Runnable interface ----------------------------------------------------
@@ -206,12 +248,63 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         block); rendering is fast enough for the event loop.
         """
         state = self._guard_input(self._prepare(input))
+        state["standalone"] = await self._acondense(state)
         state["contexts"] = await asyncio.to_thread(self._retrieve, state)
         state["rendered"] = self._render(state)
         state["response"] = await self._agenerate(state)
         if self.guard is not None:  # the groundedness check runs a local model
             return await asyncio.to_thread(self._finish, state)
         return self._finish(state)
+
+    # streaming ---------------------------------------------------------------
+    def stream(  # type: ignore[override]  # events, not RagAnswer chunks: see StreamEvent
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[StreamEvent]:
+        """Tokens as the model produces them, then the ``final`` (or ``block``) event."""
+        state = self.prepare_stream(input)
+        for item in self.model.stream(self._request(state)):
+            yield self._event(state, item)
+
+    async def astream(  # type: ignore[override]  # events, not RagAnswer chunks
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`stream` for the event loop: retrieval runs in a worker thread."""
+        state = self._guard_input(self._prepare(input))
+        state["standalone"] = await self._acondense(state)
+        state["contexts"] = await asyncio.to_thread(self._retrieve, state)
+        state["rendered"] = self._render(state)
+        async for event in self.astream_prepared(state):
+            yield event
+
+    def prepare_stream(self, input: dict[str, Any]) -> dict[str, Any]:
+        """Everything before the model call (guard, condense, retrieve, render), blocking.
+
+        The server runs this in its answer pool, so a question a guardrail refuses,
+        or an unknown prompt, gets its HTTP status before any event is sent.
+        """
+        state = self._guard_input(self._prepare(input))
+        state["standalone"] = self._condense(state)
+        state["contexts"] = self._retrieve(state)
+        state["rendered"] = self._render(state)
+        return state
+
+    async def astream_prepared(self, state: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+        """The model's stream for a state from :meth:`prepare_stream`."""
+        async for item in self.model.astream(self._request(state)):
+            if isinstance(item, ChatResponse) and self.guard is not None:
+                # the groundedness check runs a local model: keep the loop free
+                yield await asyncio.to_thread(self._event, state, item)
+            else:
+                yield self._event(state, item)
+
+    def _event(self, state: dict[str, Any], item: StreamItem) -> StreamEvent:
+        if isinstance(item, str):
+            state.setdefault("_ttft_ms", (time.perf_counter() - state["_started"]) * 1000)
+            return StreamEvent(type="token", text=item)
+        state.setdefault("_ttft_ms", (time.perf_counter() - state["_started"]) * 1000)
+        state["response"] = item
+        answer = self._finish(state)
+        return StreamEvent(type="block" if answer.blocked_by else "final", answer=answer)
 
     # steps -------------------------------------------------------------------
     def _prepare(self, input: dict[str, Any]) -> dict[str, Any]:
@@ -227,10 +320,11 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
                 "invalid Unicode in 'question': it holds a lone surrogate (such as \\ud800);"
                 " pass valid text"
             ) from None
-        unknown = set(input) - {"question", "prompt", "k", "where", "tags"}
+        unknown = set(input) - {"question", "prompt", "k", "where", "tags", "history"}
         if unknown:
             raise UserError(f"unknown chain input keys {sorted(unknown)}")
-        return {**input, "_started": time.perf_counter()}
+        history = validate_history(input.get("history"))
+        return {**input, "history": history, "_started": time.perf_counter()}
 
     def _guard_input(self, state: dict[str, Any]) -> dict[str, Any]:
         if self.guard is None:
@@ -238,9 +332,32 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         guarded = self.guard.check_input(state["question"])  # raises GuardrailBlockedError
         return {**state, "question": guarded.text, "findings": guarded.findings}
 
+    # A follow-up ("and how long does that take?") means nothing to the index alone:
+    # retrieval and the answer prompt get a standalone question instead.
+    def _condense(self, state: dict[str, Any]) -> str | None:
+        if not state["history"]:
+            return None
+        if self.model.is_local:
+            return local_standalone(state["history"], state["question"])
+        request = self._condense_request(state)
+        return standalone_from_reply(self.model.generate(request).text, state)
+
+    async def _acondense(self, state: dict[str, Any]) -> str | None:
+        if not state["history"]:
+            return None
+        if self.model.is_local:
+            return local_standalone(state["history"], state["question"])
+        request = self._condense_request(state)
+        return standalone_from_reply((await self.model.agenerate(request)).text, state)
+
+    def _condense_request(self, state: dict[str, Any]) -> ChatRequest:
+        return condense_request(self.store, self.condense_prompt, state)
+
     def _retrieve(self, state: dict[str, Any]) -> list[RetrievedChunk]:
         return self.retriever.retrieve(
-            state["question"], k=state.get("k") or self.top_k, where=state.get("where")
+            state.get("standalone") or state["question"],
+            k=state.get("k") or self.top_k,
+            where=state.get("where"),
         )
 
     def _render(self, state: dict[str, Any]) -> RenderedPrompt:
@@ -251,7 +368,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         ref = state.get("prompt") or self.prompt
         return self.store.render(
             ref,
-            {"question": state["question"], "contexts": contexts},
+            {"question": state.get("standalone") or state["question"], "contexts": contexts},
             published_only=not self.allow_drafts,  # a request's `prompt` cannot pick a draft
         )
 
@@ -307,4 +424,6 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             cached=response.cached,
             findings=findings,
             blocked_by=blocked_by,
+            standalone_question=state.get("standalone"),
+            ttft_ms=state.get("_ttft_ms"),
         )

@@ -324,7 +324,7 @@ def test_multiprocess_writers_lose_nothing(tmp_path: Path) -> None:
         per_prompt = {g.key: g.calls for g in store.group(by="prompt")}
         assert per_prompt == {f"w{w}": per_worker for w in range(workers)}
         versions = store.conn.execute("SELECT version FROM _migrations").fetchall()
-        assert versions == [(1,)]
+        assert versions == [(1,), (2,)]
     finally:
         store.close()
 
@@ -426,20 +426,41 @@ def test_monitor_on_corrupt_database_raises_store_error(tmp_path: Path) -> None:
 def test_migrate_blank_database_creates_schema_and_records_version(tmp_path: Path) -> None:
     conn = connect(tmp_path / "blank.db")
     try:
-        assert migrate(conn, MIGRATIONS) == 1
+        assert migrate(conn, MIGRATIONS) == 2
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"calls", "_migrations"} <= tables
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"calls_ts", "calls_model"} <= indexes
         recorded = conn.execute("SELECT version, name, applied_at FROM _migrations").fetchall()
-        assert [(v, n) for v, n, _ in recorded] == [(1, "_v1")]
+        assert [(v, n) for v, n, _ in recorded] == [(1, "_v1"), (2, "_v2_ttft")]
 
         # Running again is a no-op: nothing re-applied, nothing re-recorded.
-        assert migrate(conn, MIGRATIONS) == 1
+        assert migrate(conn, MIGRATIONS) == 2
         again = conn.execute("SELECT version, name, applied_at FROM _migrations").fetchall()
         assert again == recorded
     finally:
         conn.close()
+
+
+def test_a_version_1_cost_store_gains_ttft_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:1]) == 1  # the schema before streaming
+    conn.execute(
+        "INSERT INTO calls (ts, provider, model, operation, prompt_tokens, completion_tokens,"
+        " estimated, latency_ms, status) VALUES ('2026-01-01T00:00:00', 'openai', 'gpt-4o-mini',"
+        " 'generate', 10, 5, 0, 120.0, 'ok')"
+    )
+    conn.commit()
+    conn.close()
+    store = CostStore(path)
+    try:
+        (old,) = list(store.rows())
+        assert old.latency_ms == 120.0 and old.ttft_ms is None
+        (group,) = store.group(by="model")
+        assert group.calls == 1 and group.ttft_p50_ms is None and group.ttft_p95_ms is None
+    finally:
+        store.close()
 
 
 def test_migrate_applies_only_pending_migrations(tmp_path: Path) -> None:

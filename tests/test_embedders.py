@@ -94,7 +94,18 @@ def _tiny_model(folder: Path) -> Path:
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    words = "[UNK] [PAD] the rollback command prompt production chroma server tomatoes".split()
+    words = [
+        "[UNK]",
+        "[PAD]",
+        "the",
+        "rollback",
+        "command",
+        "prompt",
+        "production",
+        "chroma",
+        "server",
+        "tomatoes",
+    ]
     tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()  # type: ignore[assignment]
     model = SentenceTransformer(

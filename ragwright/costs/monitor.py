@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,13 @@ from ragwright.costs.pricing import PriceTable
 from ragwright.costs.record import CallRecord
 from ragwright.costs.store import open_cost_store
 from ragwright.costs.writer import CostMonitor
-from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder
+from ragwright.providers.base import (
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    Embedder,
+    StreamItem,
+)
 from ragwright.settings import Settings
 from ragwright.tokens import count_tokens
 from ragwright.usage import Usage
@@ -93,6 +99,37 @@ class MeteredChatModel(ChatModel):
         self._succeeded(request, response)
         return response
 
+    def stream(self, request: ChatRequest) -> Iterator[StreamItem]:
+        """The inner stream, recorded once it ends (with its time to first token)."""
+        if self.guard is not None:
+            self.guard.check(self.name, request.tags)
+        started, recorded = time.perf_counter(), False
+        try:
+            for item in self.inner.stream(request):
+                if isinstance(item, ChatResponse):
+                    self._succeeded(request, item)
+                    recorded = True
+                yield item
+        except BaseException as exc:  # an abandoned stream (GeneratorExit) was billed too
+            if not recorded:
+                self._failed(request, started, exc)
+            raise
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        if self.guard is not None:
+            self.guard.check(self.name, request.tags)
+        started, recorded = time.perf_counter(), False
+        try:
+            async for item in self.inner.astream(request):
+                if isinstance(item, ChatResponse):
+                    self._succeeded(request, item)
+                    recorded = True
+                yield item
+        except BaseException as exc:
+            if not recorded:
+                self._failed(request, started, exc)
+            raise
+
     def _succeeded(self, request: ChatRequest, response: ChatResponse) -> None:
         self.monitor.record_call(
             provider=response.provider,
@@ -103,6 +140,7 @@ class MeteredChatModel(ChatModel):
             latency_ms=response.latency_ms,
             cached=response.cached,
             tags=request.tags,
+            ttft_ms=response.ttft_ms,
         )
 
     def _failed(self, request: ChatRequest, started: float, exc: BaseException) -> None:

@@ -23,3 +23,4 @@ class CallRecord:
     error_type: str | None = None
     cached: bool = False
     tags: tuple[tuple[str, str], ...] = ()
+    ttft_ms: float | None = None  # streamed calls: time to the first token

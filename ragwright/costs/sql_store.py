@@ -53,6 +53,7 @@ calls = sa.Table(
     sa.Column("error_type", sa.String(200)),
     sa.Column("cached", sa.Integer, nullable=False, default=0),
     sa.Column("tags", sa.Text, nullable=False, default="{}"),
+    sa.Column("ttft_ms", sa.Float),
 )
 migrations = sa.Table(
     "ragwright_migrations",
@@ -65,11 +66,25 @@ migrations = sa.Table(
 
 def _v1(conn: sa.Connection) -> None:
     # checkfirst: a database created before migrations were recorded already has
-    # this exact table; it is adopted as version 1, rows kept.
-    calls.create(conn, checkfirst=True)
+    # this exact table; it is adopted as version 1, rows kept. The table is
+    # created as version 1 had it, so that version 2 applies to every database alike.
+    if not sa.inspect(conn).has_table(calls.name):
+        v1 = sa.Table(
+            calls.name,
+            sa.MetaData(),
+            *(column._copy() for column in calls.columns if column.name != "ttft_ms"),
+        )
+        v1.create(conn)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+def _v2_ttft(conn: sa.Connection) -> None:
+    """Time to first token of streamed calls; older rows (not streamed) keep NULL."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(calls.name)}
+    if "ttft_ms" not in columns:
+        conn.execute(sa.text(f"ALTER TABLE {calls.name} ADD COLUMN ttft_ms FLOAT"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2_ttft]
 
 
 def _one_line(exc: BaseException) -> str:
@@ -164,6 +179,7 @@ class SqlAlchemyCostStore(BaseCostStore):
             t.c.cost_usd,
             t.c.status,
             t.c.tags,
+            t.c.ttft_ms,
         )
         if since:
             query = query.where(t.c.ts >= since)

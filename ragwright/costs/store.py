@@ -45,6 +45,7 @@ COLUMNS = (
     "error_type",
     "cached",
     "tags",
+    "ttft_ms",
 )
 
 
@@ -61,6 +62,7 @@ class Row(NamedTuple):
     cost_usd: float | None
     status: str
     tags: str
+    ttft_ms: float | None = None
 
 
 def _as_dict(record: CallRecord) -> dict[str, Any]:
@@ -79,6 +81,7 @@ def _as_dict(record: CallRecord) -> dict[str, Any]:
         "error_type": record.error_type,
         "cached": int(record.cached),
         "tags": json.dumps(dict(record.tags), sort_keys=True),
+        "ttft_ms": record.ttft_ms,
     }
 
 
@@ -100,6 +103,8 @@ class GroupStats:
     p95_ms: float
     p99_ms: float
     error_rate: float
+    ttft_p50_ms: float | None = None  # None: no streamed call in the group
+    ttft_p95_ms: float | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -154,6 +159,7 @@ class BaseCostStore(ABC):
         for key in sorted(groups):
             items = groups[key]
             latencies = [r.latency_ms for r in items]
+            ttfts = [r.ttft_ms for r in items if r.ttft_ms is not None]
             unpriced = sum(1 for r in items if r.cost_usd is None)
             result.append(
                 GroupStats(
@@ -168,6 +174,8 @@ class BaseCostStore(ABC):
                     p95_ms=percentile(latencies, 0.95),
                     p99_ms=percentile(latencies, 0.99),
                     error_rate=sum(1 for r in items if r.status != "ok") / len(items),
+                    ttft_p50_ms=percentile(ttfts, 0.50) if ttfts else None,
+                    ttft_p95_ms=percentile(ttfts, 0.95) if ttfts else None,
                 )
             )
         return result
@@ -217,10 +225,15 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1]
+def _v2_ttft(conn: sqlite3.Connection) -> None:
+    """Time to first token of streamed calls; older rows (not streamed) keep NULL."""
+    execute_script(conn, "ALTER TABLE calls ADD COLUMN ttft_ms REAL")
+
+
+MIGRATIONS = [_v1, _v2_ttft]
 _SELECT = (
     "SELECT ts, provider, model, operation, prompt, prompt_tokens, completion_tokens,"
-    " estimated, latency_ms, cost_usd, status, tags FROM calls"
+    " estimated, latency_ms, cost_usd, status, tags, ttft_ms FROM calls"
 )
 
 

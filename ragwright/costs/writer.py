@@ -117,6 +117,7 @@ class CostMonitor:
         error_type: str | None = None,
         cached: bool = False,
         tags: tuple[tuple[str, str], ...] = (),
+        ttft_ms: float | None = None,
     ) -> CallRecord:
         cost = 0.0 if cached else self.prices.cost(provider, model, usage)
         record = CallRecord(
@@ -134,6 +135,7 @@ class CostMonitor:
             error_type=error_type,
             cached=cached,
             tags=tags,
+            ttft_ms=ttft_ms,
         )
         self.record(record)
         return record

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "Embedder",
     "Message",
     "Role",
+    "StreamItem",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -46,7 +47,7 @@ class ChatRequest:
     max_tokens: int | None = None
     json_output: bool = False
     prompt: str | None = None
-    operation: Literal["generate", "judge"] = "generate"
+    operation: Literal["generate", "judge", "condense"] = "generate"
     tags: tuple[tuple[str, str], ...] = ()
     sample: int = 0  # self-consistency sample index: distinct samples are distinct cache keys
 
@@ -63,6 +64,14 @@ class ChatResponse:
     # A cache hit takes no time; this is how long the call that produced it took,
     # so an eval replayed from the cache reports latencies comparable to a fresh one.
     replayed_latency_ms: float | None = None
+    # Streamed calls only: from the request to the first piece of text.
+    ttft_ms: float | None = None
+
+
+StreamItem = str | ChatResponse
+"""What :meth:`ChatModel.stream` yields: pieces of text, then one complete response."""
+
+_END = object()
 
 
 class ChatModel(ABC):
@@ -86,6 +95,23 @@ class ChatModel(ABC):
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
         # CPU-bound local models run in a worker thread so the event loop stays free.
         return await asyncio.to_thread(self.generate, request)
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamItem]:
+        """Pieces of the answer as they are produced, then the full :class:`ChatResponse`.
+
+        The pieces joined are the response's text. By default the whole answer is
+        one piece; models that can do better (a network stream, the extractive
+        answerer's sentences) override this.
+        """
+        response = self.generate(request)
+        yield response.text
+        yield replace(response, ttft_ms=response.latency_ms)
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """:meth:`stream` for the event loop; by default it runs in a worker thread."""
+        items = iter(self.stream(request))
+        while (item := await asyncio.to_thread(next, items, _END)) is not _END:
+            yield item  # type: ignore[misc]  # _END is not a StreamItem and never yielded
 
     async def aclose(self) -> None:
         """Release what is bound to the running event loop (HTTP connections).

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, Embedder, StreamItem
 from ragwright.text import content_words, sentences
 from ragwright.tokens import count_tokens
 from ragwright.usage import Usage
@@ -65,6 +66,32 @@ class ExtractiveAnswerer(ChatModel):
         started = time.perf_counter()
         prompt_text = "\n".join(m.content for m in request.messages)
         answer = self.answer(prompt_text, max_tokens=request.max_tokens)
+        return self._response(prompt_text, answer, started)
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamItem]:
+        """The cited sentences one by one: all are chosen before the first is sent.
+
+        Selection (scoring every sentence, then MMR) needs them all, so the first
+        token costs what the whole answer does; what streaming buys here is the
+        same event sequence as a network model's, for clients and tests.
+        """
+        started = time.perf_counter()
+        prompt_text = "\n".join(m.content for m in request.messages)
+        parts = self.answer_parts(prompt_text, max_tokens=request.max_tokens) or [CANNOT_ANSWER]
+        ttft_ms = (time.perf_counter() - started) * 1000
+        for i, part in enumerate(parts):
+            yield part if i == 0 else " " + part
+        response = self._response(prompt_text, " ".join(parts), started)
+        yield ChatResponse(
+            text=response.text,
+            usage=response.usage,
+            model=response.model,
+            provider=response.provider,
+            latency_ms=response.latency_ms,
+            ttft_ms=ttft_ms,
+        )
+
+    def _response(self, prompt_text: str, answer: str, started: float) -> ChatResponse:
         usage = Usage(
             prompt_tokens=count_tokens(prompt_text),
             completion_tokens=count_tokens(answer),
@@ -80,6 +107,10 @@ class ExtractiveAnswerer(ChatModel):
         )
 
     def answer(self, prompt_text: str, *, max_tokens: int | None = None) -> str:
+        return " ".join(self.answer_parts(prompt_text, max_tokens=max_tokens)) or CANNOT_ANSWER
+
+    def answer_parts(self, prompt_text: str, *, max_tokens: int | None = None) -> list[str]:
+        """The cited sentences of the answer, in order; none when it cannot answer."""
         question_match = _QUESTION.search(prompt_text)
         candidates = [
             _Candidate(m["id"].strip(), sentence, position)
@@ -87,12 +118,12 @@ class ExtractiveAnswerer(ChatModel):
             for sentence in sentences(m["text"])
         ]
         if question_match is None or not candidates:
-            return CANNOT_ANSWER
+            return []
         question = question_match["q"].strip()
         scores, vectors = self._score(question, candidates)
         best = float(scores.max())
         if best < self.min_score:
-            return CANNOT_ANSWER
+            return []
         chosen = self._select(
             scores, vectors, floor=max(self.min_score, best * self.relative_floor)
         )
@@ -104,7 +135,7 @@ class ExtractiveAnswerer(ChatModel):
             if parts and count_tokens(" ".join([*parts, part])) > budget:
                 break
             parts.append(part)
-        return " ".join(parts)
+        return parts
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vector_cache))

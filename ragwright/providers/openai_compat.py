@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,7 +25,7 @@ from ragwright.errors import (
     ProviderTimeoutError,
 )
 from ragwright.providers import guard
-from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse
+from ragwright.providers.base import ChatModel, ChatRequest, ChatResponse, StreamItem
 from ragwright.providers.limits import request_slot
 from ragwright.providers.openai_reply import MalformedReplyError, excerpt, parse_chat_reply
 from ragwright.tokens import count_tokens
@@ -117,6 +118,72 @@ class OpenAICompatibleChatModel(ChatModel):
                 raise self._convert(exc) from exc
         return self._response(request, raw, started)
 
+    def stream(self, request: ChatRequest) -> Iterator[StreamItem]:
+        """Server-sent chunks as they arrive; usage from the last chunk (``include_usage``)."""
+        guard.check_model_requests_allowed(self.provider, self.model)
+        import openai
+
+        if self._sync is None:
+            self._sync = openai.OpenAI(**self._client_args)
+        started = time.perf_counter()
+        tracker = _StreamTracker(started)
+        try:
+            chunks = self._sync.chat.completions.create(**self._stream_kwargs(request))
+            for chunk in chunks:
+                if piece := tracker.add(chunk):
+                    yield piece
+        except openai.OpenAIError as exc:
+            raise self._convert(exc) from exc
+        yield self._streamed(request, tracker)
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        guard.check_model_requests_allowed(self.provider, self.model)
+        import openai
+
+        client = self._async_client()
+        async with request_slot():
+            tracker = _StreamTracker(time.perf_counter())
+            try:
+                chunks = await client.chat.completions.create(**self._stream_kwargs(request))
+                async for chunk in chunks:
+                    if piece := tracker.add(chunk):
+                        yield piece
+            except openai.OpenAIError as exc:
+                raise self._convert(exc) from exc
+        yield self._streamed(request, tracker)
+
+    def _stream_kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        return {
+            **self._kwargs(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    def _streamed(self, request: ChatRequest, tracker: _StreamTracker) -> ChatResponse:
+        text = "".join(tracker.pieces)
+        if tracker.prompt_tokens is not None:
+            usage = Usage(
+                prompt_tokens=tracker.prompt_tokens,
+                completion_tokens=tracker.completion_tokens or 0,
+                calls=1,
+            )
+        else:  # a server that ignores include_usage: estimate and say so
+            prompt_text = "\n".join(m.content for m in request.messages)
+            usage = Usage(
+                prompt_tokens=count_tokens(prompt_text),
+                completion_tokens=count_tokens(text),
+                estimated=True,
+                calls=1,
+            )
+        return ChatResponse(
+            text=text,
+            usage=usage,
+            model=self.model,
+            provider=self.provider,
+            latency_ms=(time.perf_counter() - tracker.started) * 1000,
+            ttft_ms=tracker.ttft_ms,
+        )
+
     def _async_client(self) -> openai.AsyncOpenAI:
         import openai
 
@@ -192,6 +259,32 @@ class OpenAICompatibleChatModel(ChatModel):
     def _secrets(self) -> tuple[str, ...]:
         key = str(self._client_args["api_key"])
         return () if key == _PLACEHOLDER_KEY else (key,)
+
+
+class _StreamTracker:
+    """The text, first-token time and usage gathered from a stream's chunks."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.pieces: list[str] = []
+        self.ttft_ms: float | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+
+    def add(self, chunk: Any) -> str:
+        usage = getattr(chunk, "usage", None)
+        if usage is not None and isinstance(getattr(usage, "prompt_tokens", None), int):
+            self.prompt_tokens = usage.prompt_tokens
+            self.completion_tokens = getattr(usage, "completion_tokens", None)
+        choices = getattr(chunk, "choices", None) or []
+        delta = getattr(choices[0], "delta", None) if choices else None
+        piece = getattr(delta, "content", None)
+        if not isinstance(piece, str) or not piece:
+            return ""
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+        self.pieces.append(piece)
+        return piece
 
 
 def _refuse_userinfo(model: str, base_url: str | None) -> None:

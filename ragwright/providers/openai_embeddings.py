@@ -152,7 +152,9 @@ class OpenAIEmbedder(Embedder):
                 + (" (the server ignored `dimensions`?)" if self.dimensions else "")
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        normalised: npt.NDArray[np.float32] = vectors / np.where(norms == 0, 1.0, norms)
+        normalised: npt.NDArray[np.float32] = (vectors / np.where(norms == 0, 1.0, norms)).astype(
+            np.float32
+        )
         return normalised
 
     def _malformed(self, reason: str) -> ProviderError:

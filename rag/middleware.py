@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "BodyTooLargeError", "RequestIds"]
+__all__ = ["BodyLimit", "BodyTooLargeError", "RequestIds", "sse_event"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +129,12 @@ async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def sse_event(event: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event: ``event: <name>`` and one ``data:`` line of JSON.
+
+    JSON with ASCII escapes never holds a newline, so one ``data:`` line carries
+    the whole payload and no text can break the framing.
+    """
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()

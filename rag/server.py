@@ -1,7 +1,12 @@
 """The HTTP API: the same RAG chain the evals measure, served by FastAPI.
 
-``POST /v1/answer`` answers one question; ``GET /healthz`` reports the serving
-index version. Each outcome has one status, so a load balancer and a client can
+``POST /v1/answer`` answers one question; ``POST /v1/answer/stream`` answers it
+as server-sent events (``token`` events, then ``final`` with citations, usage,
+time to first token and the request id, or ``block`` when an output guardrail
+withheld the answer, or ``error`` when the model failed mid-answer); ``GET
+/healthz`` reports the serving index version. A request may carry the
+conversation so far (``history``) or a ``conversation_id`` whose turns the
+server keeps. Each outcome has one status, so a load balancer and a client can
 tell them apart:
 
 =====================================  ======  ============================================
@@ -17,6 +22,9 @@ the model provider failed              502     ``detail``: its message, secrets 
 anything else (a bug)                  500     ``request_id``; the traceback is logged
 =====================================  ======  ============================================
 
+A streamed answer gets the same statuses for everything that fails before its
+first token; after it, only an ``error`` event can say so.
+
 Every error text passes :func:`ragwright.redact.redact` on its way out. The
 server has no authentication: bind it to 127.0.0.1 or put it behind a proxy
 that authenticates (docs/security.md).
@@ -28,22 +36,23 @@ import asyncio
 import copy
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ragwright.errors import BudgetExceededError, GuardrailBlockedError, ProviderError, UserError
-from ragwright.rag.chain import RagAnswer, RagChain
+from ragwright.rag.chain import RagAnswer, RagChain, StreamEvent
 from ragwright.rag.guard import GuardFinding
-from ragwright.rag.middleware import BodyLimit, RequestIds
-from ragwright.rag.serving import AnswerPool, ServedChain
+from ragwright.rag.middleware import BodyLimit, RequestIds, sse_event
+from ragwright.rag.serving import AnswerPool, Conversations, ServedChain
 from ragwright.redact import redact
 
 if TYPE_CHECKING:
@@ -63,6 +72,8 @@ MAX_TAGS = 16
 MAX_TAG_KEY = 64
 MAX_TAG_VALUE = 256
 MAX_PROMPT_REF = 200
+MAX_HISTORY_TURNS = 50
+MAX_TURN_CHARS = 8000
 BUSY_RETRY_AFTER_S = 1
 """A full server frees a slot as soon as any request ends: ask clients to come back soon."""
 
@@ -70,6 +81,18 @@ BUSY_RETRY_AFTER_S = 1
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY)]
 TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE)]
 PromptRef = Annotated[str, StringConstraints(max_length=MAX_PROMPT_REF)]
+ConversationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+T = TypeVar("T")
+
+
+class Turn(BaseModel):
+    """One earlier turn of the conversation (the chain's ``history`` shape)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
 
 CLEAR_MESSAGES = {
     # pydantic refuses a lone surrogate ("\ud800" in JSON) with a message about "raw data"
@@ -90,6 +113,12 @@ class AnswerRequest(BaseModel):
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict, max_length=MAX_TAGS, description="Recorded with the call."
     )
+    history: list[Turn] | None = Field(
+        None, max_length=MAX_HISTORY_TURNS, description="Earlier turns, oldest first."
+    )
+    conversation_id: ConversationId | None = Field(
+        None, description="The server keeps this conversation's turns; send no history with it."
+    )
 
 
 class AnswerResponse(BaseModel):
@@ -107,9 +136,12 @@ class AnswerResponse(BaseModel):
     contexts: list[dict[str, Any]]
     findings: list[GuardFinding] = []
     blocked_by: str | None = None
+    standalone_question: str | None = None
+    conversation_id: str | None = None
+    ttft_ms: float | None = None
 
     @classmethod
-    def of(cls, answer: RagAnswer) -> AnswerResponse:
+    def of(cls, answer: RagAnswer, conversation_id: str | None = None) -> AnswerResponse:
         return cls(
             answer=answer.answer,
             answered=answer.answered,
@@ -125,6 +157,9 @@ class AnswerResponse(BaseModel):
             contexts=[c.model_dump() for c in answer.contexts],
             findings=answer.findings,
             blocked_by=answer.blocked_by,
+            standalone_question=answer.standalone_question,
+            conversation_id=conversation_id,
+            ttft_ms=round(answer.ttft_ms, 2) if answer.ttft_ms is not None else None,
         )
 
 
@@ -137,6 +172,8 @@ class ServeOptions:
     max_body_bytes: int = 64 * 1024
     refresh_s: float = 2.0
     budget_periods: tuple[str, ...] = ()  # of the hard budgets, for Retry-After on 429
+    conversation_max_turns: int = 20
+    conversation_max_count: int = 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServeOptions:
@@ -145,6 +182,8 @@ class ServeOptions:
             max_in_flight=settings.serve_max_in_flight,
             max_body_bytes=settings.serve_max_body_bytes,
             budget_periods=tuple(sorted({b.period for b in settings.budgets if b.hard})),
+            conversation_max_turns=settings.conversation_max_turns,
+            conversation_max_count=settings.conversation_max_count,
         )
 
     @property
@@ -157,6 +196,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
     options = options or ServeOptions()
     served = ServedChain(chain, options.refresh_s)
     pool = AnswerPool(options.workers, options.in_flight_limit)
+    conversations = Conversations(options.conversation_max_turns, options.conversation_max_count)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -199,14 +239,25 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
             "max_in_flight": pool.max_in_flight,
         }
 
-    @app.post("/v1/answer", response_model=AnswerResponse)
-    async def answer(request: AnswerRequest) -> AnswerResponse:
+    def payload_of(request: AnswerRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {"question": request.question, "tags": request.tags}
         if request.prompt:
             payload["prompt"] = request.prompt
         if request.k:
             payload["k"] = request.k
-        future = pool.submit(_answer, served, payload)
+        if request.history is not None and request.conversation_id is not None:
+            raise HTTPException(
+                status_code=400,
+                detail="send either history or conversation_id: the server keeps the"
+                " conversation's history itself",
+            )
+        if request.conversation_id is not None:
+            payload["history"] = conversations.history(request.conversation_id)
+        elif request.history:
+            payload["history"] = [t.model_dump() for t in request.history]
+        return payload
+
+    def admitted(future: Future[T] | None) -> Future[T]:
         if future is None:
             raise HTTPException(
                 status_code=503,
@@ -214,8 +265,12 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
                 " retry later",
                 headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
             )
+        return future
+
+    async def mapped(work: Awaitable[T]) -> T:
+        """Await ``work``; ragwright's errors become their HTTP statuses (module docstring)."""
         try:
-            result = await asyncio.wrap_future(future)
+            return await work
         except GuardrailBlockedError as exc:
             detail = {
                 "message": redact(str(exc)),
@@ -231,9 +286,53 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
             ) from exc
         except ProviderError as exc:
             raise HTTPException(status_code=502, detail=redact(str(exc))) from exc
-        return AnswerResponse.of(result)
+
+    def remember(request: AnswerRequest, answer: RagAnswer) -> None:
+        if request.conversation_id is not None and answer.blocked_by is None:
+            conversations.add(request.conversation_id, request.question, answer.answer)
+
+    @app.post("/v1/answer", response_model=AnswerResponse)
+    async def answer(request: AnswerRequest) -> AnswerResponse:
+        future = admitted(pool.submit(_answer, served, payload_of(request)))
+        result = await mapped(asyncio.wrap_future(future))
+        remember(request, result)
+        return AnswerResponse.of(result, request.conversation_id)
+
+    @app.post("/v1/answer/stream", response_class=StreamingResponse)
+    async def answer_stream(request: AnswerRequest, http: Request) -> StreamingResponse:
+        """The answer as server-sent events; failures before the first token are statuses."""
+        request_id = str(getattr(http.state, "request_id", ""))
+        future = admitted(pool.submit(_prepare, served, payload_of(request)))
+        chain, state = await mapped(asyncio.wrap_future(future))
+        stream = chain.astream_prepared(state)
+        first = await mapped(anext(stream))
+
+        async def events() -> AsyncIterator[bytes]:
+            event: StreamEvent | None = first
+            while event is not None:
+                if event.answer is None:
+                    yield sse_event("token", {"text": event.text})
+                else:
+                    remember(request, event.answer)
+                    body = AnswerResponse.of(event.answer, request.conversation_id).model_dump()
+                    yield sse_event(event.type, {**body, "request_id": request_id})
+                try:
+                    event = await anext(stream, None)
+                except (ProviderError, BudgetExceededError, UserError) as exc:
+                    message = redact(str(exc))
+                    yield sse_event("error", {"message": message, "request_id": request_id})
+                    return
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
     return app
+
+
+def _prepare(served: ServedChain, payload: dict[str, Any]) -> tuple[RagChain, dict[str, Any]]:
+    # On a pool thread: guard, condense, retrieve and render block; the tokens do not.
+    chain = served.current()
+    return chain, chain.prepare_stream(payload)
 
 
 def _answer(served: ServedChain, payload: dict[str, Any]) -> RagAnswer:

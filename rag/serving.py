@@ -10,6 +10,9 @@ Starlette's shared thread pool, sixty such requests used all its threads, and
   the rest with 503 and ``Retry-After`` at once instead of queueing them forever.
 * :class:`ServedChain` holds the chain being served and a health snapshot that a
   watcher thread keeps current, so ``/healthz`` reads a value and does no I/O.
+* :class:`Conversations` keeps the turns of each ``conversation_id`` in memory,
+  bounded per conversation and in number of conversations, so a client may send
+  only its id instead of the whole history.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextvars
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from ragwright.rag.chain import RagChain
 
-__all__ = ["AnswerPool", "ServedChain"]
+__all__ = ["AnswerPool", "Conversations", "ServedChain"]
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +163,43 @@ def _health(chain: RagChain) -> dict[str, str]:
         "prompt": chain.prompt,
         "model": chain.model.name,
     }
+
+
+class Conversations:
+    """Turns per conversation id, in this process's memory (a restart forgets them).
+
+    At most ``max_turns`` turns per conversation (the oldest dropped first) and
+    ``max_count`` conversations (the least recently used dropped first), so a
+    client inventing ids cannot grow the server without bound. Several workers
+    (``uvicorn --workers``) do not share them: pin a conversation to one worker,
+    or send ``history`` instead.
+    """
+
+    def __init__(self, max_turns: int, max_count: int) -> None:
+        self.max_turns = max_turns
+        self.max_count = max_count
+        self._turns: OrderedDict[str, list[dict[str, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def history(self, conversation_id: str) -> list[dict[str, str]]:
+        """The turns so far, oldest first (none for an id not seen, or forgotten)."""
+        with self._lock:
+            turns = self._turns.get(conversation_id)
+            if turns is None:
+                return []
+            self._turns.move_to_end(conversation_id)
+            return [dict(t) for t in turns]
+
+    def add(self, conversation_id: str, question: str, answer: str) -> None:
+        """Record one exchange: the user's question and the answer given."""
+        with self._lock:
+            turns = self._turns.setdefault(conversation_id, [])
+            self._turns.move_to_end(conversation_id)
+            turns.append({"role": "user", "content": question})
+            turns.append({"role": "assistant", "content": answer})
+            del turns[: max(0, len(turns) - self.max_turns)]
+            while len(self._turns) > self.max_count:
+                self._turns.popitem(last=False)

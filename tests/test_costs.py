@@ -456,9 +456,12 @@ def test_a_version_1_cost_store_gains_ttft_and_keeps_its_rows(tmp_path: Path) ->
     store = CostStore(path)
     try:
         (old,) = list(store.rows())
-        assert old.latency_ms == 120.0 and old.ttft_ms is None
+        assert old.latency_ms == 120.0
+        assert old.ttft_ms is None
         (group,) = store.group(by="model")
-        assert group.calls == 1 and group.ttft_p50_ms is None and group.ttft_p95_ms is None
+        assert group.calls == 1
+        assert group.ttft_p50_ms is None
+        assert group.ttft_p95_ms is None
     finally:
         store.close()
 

@@ -62,6 +62,9 @@ def ask(
     ] = None,
     k: Annotated[int | None, typer.Option("-k", help="Number of chunks to retrieve.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the answer's tokens as they arrive.")
+    ] = False,
 ) -> None:
     """Answer one question from the index with the RAG chain."""
     from ragwright.errors import UserError
@@ -72,14 +75,21 @@ def ask(
         raise UserError("the question is not valid UTF-8 text; check the terminal's encoding")
     settings = load_settings()
     chain = RagChain.from_settings(settings, prompt=prompt, guard=_guard(settings))
-    answer = chain.invoke({"question": question, "k": k})
+    if stream:
+        from ragwright.cli.stream import print_stream
+
+        answer = print_stream(console, chain, {"question": question, "k": k}, quiet=as_json)
+    else:
+        answer = chain.invoke({"question": question, "k": k})
     if as_json:
         console.print_json(answer.model_dump_json())
         return
-    console.print(answer.answer, markup=False, highlight=False)
+    if not stream:
+        console.print(answer.answer, markup=False, highlight=False)
+    first = f" · first token {answer.ttft_ms:.0f} ms" if answer.ttft_ms is not None else ""
     console.print(
         f"[dim]sources: {', '.join(answer.citations) or 'none'} · {answer.prompt} · "
-        f"{answer.model} · {answer.latency_ms:.0f} ms[/dim]"
+        f"{answer.model} · {answer.latency_ms:.0f} ms{first}[/dim]"
     )
     for finding in answer.findings:
         kinds = f" ({', '.join(finding.kinds)})" if finding.kinds else ""

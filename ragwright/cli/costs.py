@@ -60,6 +60,7 @@ def report(
         "p95 ms",
         "p99 ms",
         "errors",
+        "TTFT p50/p95 ms",
     )
     for g in groups:
         cost = (
@@ -78,6 +79,9 @@ def report(
             f"{g.p95_ms:.0f}",
             f"{g.p99_ms:.0f}",
             f"{g.error_rate:.1%}",
+            "-"
+            if g.ttft_p50_ms is None or g.ttft_p95_ms is None
+            else f"{g.ttft_p50_ms:.0f}/{g.ttft_p95_ms:.0f}",
         )
     console.print(table)
     for status in budgets:

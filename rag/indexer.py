@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -222,8 +225,7 @@ class Indexer:
         progress(len(reused))
         finished = [doc_id for doc_id, count in pending.items() if count == 0]
         deleted = self._commit(version, collection, finished, by_id, chunks, recorded)
-        for batch in _batches(work, self.batch):
-            vectors = self._encode_unique([c.embedding_text for c, _ in batch])
+        for batch, vectors in self._embedded(list(_batches(work, self.batch))):
             collection.upsert(
                 ids=[c.chunk_id for c, _ in batch],
                 embeddings=vectors,
@@ -250,6 +252,37 @@ class Indexer:
         stager.discard()  # every document of this run is served: nothing left to resume
         embedded = len(work) + sum(len(fresh) for _, fresh in large) - resumed
         return UpsertCounts(embedded, len(reused) + resumed, resumed, deleted)
+
+    def _embedded(
+        self, batches: list[Sequence[tuple[Chunk, Document]]]
+    ) -> Iterator[tuple[Sequence[tuple[Chunk, Document]], Any]]:
+        """Each batch with its vectors, in order, embedding ahead of the caller's upserts.
+
+        While the caller upserts one batch, the next is being embedded (a GPU or a
+        remote endpoint is then never idle waiting for Chroma); a remote embedder
+        gets up to its ``concurrency`` batches in flight at once. A failure stops
+        at the batch that failed: the batches before it were upserted and recorded.
+        """
+        depth = max(1, self.embedder.concurrency)
+        pool = ThreadPoolExecutor(depth, thread_name_prefix="ragwright-embed")
+        pending: deque[tuple[Sequence[tuple[Chunk, Document]], Future[Any]]] = deque()
+        upcoming = iter(batches)
+
+        def submit(batch: Sequence[tuple[Chunk, Document]]) -> None:
+            texts = [c.embedding_text for c, _ in batch]
+            pending.append((batch, pool.submit(self._encode_unique, texts)))
+
+        try:
+            for batch in itertools.islice(upcoming, depth):
+                submit(batch)
+            while pending:
+                batch, future = pending.popleft()
+                vectors = future.result()
+                if (following := next(upcoming, None)) is not None:
+                    submit(following)
+                yield batch, vectors
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _encode_unique(self, texts: list[str]) -> Any:
         """Embed each distinct text once (boilerplate repeats across chunks and documents)."""

@@ -16,7 +16,7 @@ from ragwright.rag.records import IndexRecords
 from ragwright.rag.retriever import Retriever
 from ragwright.rag.vectorstore import chroma_client
 from ragwright.settings import Settings
-from tests.conftest import cost_rows
+from tests.conftest import cost_rows, write_docs
 from tests.openai_server import (
     EMBEDDINGS_PATH,
     Error,
@@ -160,3 +160,21 @@ def test_changing_the_embedder_builds_a_new_version_and_refuses_mismatched_queri
     assert "openai/text-embedding-3-small@32" in message
     assert "local/all-MiniLM-L6-v2" in message
     assert "ragwright index run" in message
+
+
+def test_ingest_keeps_several_remote_embedding_requests_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragwright.rag import indexer as indexer_module
+
+    monkeypatch.setattr(indexer_module, "UPSERT_BATCH", 2)
+    docs = {f"doc{i}.md": f"# Topic {i}\n\nParagraph {i} about subject {i}." for i in range(12)}
+    folder = write_docs(tmp_path / "many", docs)
+    with OpenAIServer(delay_s=0.15) as server, override_allow_model_requests(True):
+        settings = _remote(server, docs_dir=folder, embedding_concurrency=4)
+        summary = ingest(settings)
+        requests = _embedding_requests(server)
+        peak = server.peak_in_flight
+    assert summary.chunks_added == 12
+    assert len(requests) == 6  # one request per upsert batch of 2
+    assert peak >= 3  # the pipeline kept several batches in flight, not one at a time

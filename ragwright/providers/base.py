@@ -128,6 +128,9 @@ class Embedder(ABC):
 
     name: str
     dimension: int
+    concurrency: int = 1
+    """Encode calls that may usefully run at once: remote endpoints take several;
+    a local model already uses every core for one."""
 
     @abstractmethod
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...

@@ -36,12 +36,11 @@ context manager::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import itertools
 import json
-import math
-import random
 import threading
 import time
 from collections import deque
@@ -51,6 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pytest
 
 __all__ = [
@@ -140,10 +140,9 @@ def echo_last_user(body: dict[str, Any]) -> str:
 
 def fake_embedding(text: str, dimension: int = EMBEDDING_DIMENSION) -> list[float]:
     """A unit vector that depends only on ``text`` (and ``dimension``): deterministic tests."""
-    rng = random.Random(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
-    vector = [rng.gauss(0.0, 1.0) for _ in range(dimension)]
-    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-    return [v / norm for v in vector]
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8])
+    vector = np.random.default_rng(seed).standard_normal(dimension)
+    return [float(v) for v in vector / (np.linalg.norm(vector) or 1.0)]
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -441,8 +440,17 @@ class OpenAIServer:
         raw = body.get("input")
         texts = [raw] if isinstance(raw, str) else list(raw or [])
         dimension = int(body.get("dimensions") or self.embedding_dimension)
+        as_base64 = body.get("encoding_format") == "base64"  # float32 bytes, as OpenAI sends
         data = [
-            {"object": "embedding", "index": i, "embedding": fake_embedding(str(t), dimension)}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64.b64encode(
+                    np.asarray(fake_embedding(str(t), dimension), dtype="<f4").tobytes()
+                ).decode()
+                if as_base64
+                else fake_embedding(str(t), dimension),
+            }
             for i, t in enumerate(texts)
         ]
         tokens = sum(len(str(t).split()) for t in texts)

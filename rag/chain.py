@@ -276,6 +276,26 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         async for event in self.astream_prepared(state):
             yield event
 
+    # In a composed Runnable (``chain | step``) LangChain streams through ``transform``,
+    # whose default calls ``stream``: the next step must still get a RagAnswer.
+    def transform(
+        self,
+        input: Iterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> Iterator[RagAnswer]:
+        *_, last = input
+        yield self.invoke(last, config)
+
+    async def atransform(
+        self,
+        input: AsyncIterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[RagAnswer]:
+        last = [chunk async for chunk in input][-1]
+        yield await self.ainvoke(last, config)
+
     def prepare_stream(self, input: dict[str, Any]) -> dict[str, Any]:
         """Everything before the model call (guard, condense, retrieve, render), blocking.
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from langchain_core.runnables import RunnableLambda
 
 from ragwright.costs.monitor import monitor_for
 from ragwright.errors import UserError
@@ -122,6 +123,17 @@ def test_openai_stream_reaches_the_chain_with_usage_and_ttft(
     assert 0 < row["ttft_ms"] < row["latency_ms"] - 60
     assert row["prompt_tokens"] == 11
     assert row["cost_usd"] > 0
+
+
+def test_a_composed_chain_still_streams_answers_to_the_next_step(indexed: Settings) -> None:
+    answer_only = RagChain.from_settings(indexed) | RunnableLambda(lambda r: r.citations)
+    question = {"question": "How long does rebuilding the search index take?"}
+    assert list(answer_only.stream(question)) == [["reindex.md"]]
+
+    async def collect() -> list[object]:
+        return [chunk async for chunk in answer_only.astream(question)]
+
+    assert asyncio.run(collect()) == [["reindex.md"]]
 
 
 class _BlockEverything:

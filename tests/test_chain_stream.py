@@ -202,3 +202,22 @@ def test_a_misshapen_history_is_a_user_error(
     chain = RagChain.from_settings(indexed)
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         chain.invoke({"question": "hi", "history": history})
+
+
+def test_openai_stream_retries_a_429_and_estimates_missing_usage() -> None:
+    from ragwright.providers.base import ChatResponse, Message
+    from tests.openai_server import Error
+
+    with OpenAIServer(default_usage=None) as server, override_allow_model_requests(True):
+        server.enqueue(Error(429, headers={"retry-after-ms": "5"}), "one two three")
+        model = OpenAICompatibleChatModel("gpt-4o-mini", base_url=server.base_url)
+        request = ChatRequest(messages=(Message("user", "count to three"),))
+        items = list(model.stream(request))
+    *pieces, response = items
+    assert pieces == ["one", " two", " three"]
+    assert isinstance(response, ChatResponse)
+    assert response.text == "one two three"
+    assert response.usage.estimated  # the server sent no usage chunk
+    assert response.ttft_ms is not None
+    assert response.ttft_ms <= response.latency_ms
+    assert len([r for r in server.requests if r.path == CHAT_PATH]) == 2

@@ -53,17 +53,17 @@ def test_migrations_from_a_blank_database(postgres_url: str) -> None:
     store = SqlAlchemyCostStore(postgres_url)
     store.close()
     assert tables(postgres_url) == {"ragwright_calls", "ragwright_migrations"}
-    assert migration_rows(postgres_url) == [(1, "_v1")]
+    assert migration_rows(postgres_url) == [(1, "_v1"), (2, "_v2_ttft")]
     SqlAlchemyCostStore(postgres_url).close()  # re-opening applies nothing twice
-    assert migration_rows(postgres_url) == [(1, "_v1")]
+    assert migration_rows(postgres_url) == [(1, "_v1"), (2, "_v2_ttft")]
 
 
 def test_a_table_made_before_migrations_were_recorded_is_adopted(postgres_url: str) -> None:
-    from ragwright.costs.sql_store import calls
+    from ragwright.costs.sql_store import _v1, calls
 
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:  # what earlier versions did: create_all, no version table
-        calls.create(conn)
+        _v1(conn)  # the table as version 1 had it: no ttft_ms
         conn.execute(
             calls.insert(),
             [
@@ -79,9 +79,10 @@ def test_a_table_made_before_migrations_were_recorded_is_adopted(postgres_url: s
     store = SqlAlchemyCostStore(postgres_url)
     try:
         assert store.count() == 1
+        assert [row.ttft_ms for row in store.rows()] == [None]  # version 2 added the column
     finally:
         store.close()
-    assert migration_rows(postgres_url) == [(1, "_v1")]
+    assert migration_rows(postgres_url) == [(1, "_v1"), (2, "_v2_ttft")]
 
 
 def test_record_and_report_through_costs_url(

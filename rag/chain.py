@@ -116,6 +116,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
             RunnableLambda(self._guard_input, name="guard_input")
             | RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
+            | RunnableLambda(self._guard_contexts, name="guard_contexts")
             | RunnablePassthrough.assign(rendered=RunnableLambda(self._render, name="render"))
             | RunnablePassthrough.assign(
                 response=RunnableLambda(self._generate, afunc=self._agenerate, name="generate")
@@ -207,6 +208,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         """
         state = self._guard_input(self._prepare(input))
         state["contexts"] = await asyncio.to_thread(self._retrieve, state)
+        state = self._guard_contexts(state)
         state["rendered"] = self._render(state)
         state["response"] = await self._agenerate(state)
         if self.guard is not None:  # the groundedness check runs a local model
@@ -237,6 +239,19 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             return state
         guarded = self.guard.check_input(state["question"])  # raises GuardrailBlockedError
         return {**state, "question": guarded.text, "findings": guarded.findings}
+
+    def _guard_contexts(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.guard is None:  # chunks carrying planted instructions: dropped, or refused
+            return state
+        chunks: list[RetrievedChunk] = state["contexts"]
+        checked = self.guard.check_contexts(
+            state["question"], [c.text for c in chunks], [c.metadata for c in chunks]
+        )
+        return {
+            **state,
+            "contexts": [chunks[i] for i in checked.keep],
+            "findings": [*(state.get("findings") or []), *checked.findings],
+        }
 
     def _retrieve(self, state: dict[str, Any]) -> list[RetrievedChunk]:
         return self.retriever.retrieve(

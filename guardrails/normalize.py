@@ -88,22 +88,26 @@ def strip_invisible(text: str) -> str:
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
-def _fold_word(match: re.Match[str]) -> str:
-    word = match.group(0)
+def _fold_word(word: str, latin_text: bool) -> str:
+    if not any(c in _CONFUSABLE for c in word):
+        return word
     has_latin = any("a" <= c.lower() <= "z" for c in word)
-    if any(c in _CONFUSABLE for c in word) and (
-        has_latin or all(c in _CONFUSABLE or not c.isalpha() for c in word)
-    ):
+    only_look_alikes = all(c in _CONFUSABLE or not c.isalpha() for c in word)
+    if has_latin or (only_look_alikes and latin_text):
         return word.translate(_HOMOGLYPHS)
     return word
 
 
 def fold_homoglyphs(text: str) -> str:
-    """Cyrillic/Greek look-alikes to Latin, only in words that mix scripts or are all look-alikes.
+    """Cyrillic/Greek look-alikes to Latin in words that mix scripts, and in words made only
+    of look-alikes when the text is mostly Latin.
 
-    A Russian sentence keeps its own letters; "Ignоrе" (two Cyrillic letters) becomes "Ignore".
+    "Ignоrе" (two Cyrillic letters) becomes "Ignore"; a Russian sentence keeps its letters.
     """
-    return _WORD.sub(_fold_word, text)
+    latin = sum("a" <= c.lower() <= "z" for c in text)
+    other = sum(c.isalpha() and c not in _CONFUSABLE and not "a" <= c.lower() <= "z" for c in text)
+    latin_text = latin > other
+    return _WORD.sub(lambda m: _fold_word(m.group(0), latin_text), text)
 
 
 def _fold_leet_word(match: re.Match[str]) -> str:

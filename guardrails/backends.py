@@ -2,7 +2,7 @@
 
 Teams that already run Microsoft Presidio for personal data, or NVIDIA NeMo
 Guardrails for rails, pick them per check in ``[guardrails]``
-(``pii_backend``, ``prompt_injection_backend``, ``output_backend``); the built-in
+(``pii_backend``, ``prompt_injection_backend``, ``nemo_output``); the built-in
 checks stay the dependency-free default. Each engine only answers the question
 its check asks; modes, findings and logging stay in :mod:`.pipeline`, so every
 engine blocks, warns and redacts the same way.

@@ -3,7 +3,7 @@
 A team that already keeps rails in a NeMo Guardrails config folder (``config.yml``
 with ``rails.input.flows`` / ``rails.output.flows``, ``prompts.yml`` with the
 self-check prompts) points ``guardrails.nemo_config`` at it and chooses
-``prompt_injection_backend = "nemo"`` and/or ``output_backend = "nemo"``. The rails
+``prompt_injection_backend = "nemo"`` and/or a ``nemo_output`` mode. The rails
 run against the project's configured chat model: when the folder's config
 names no ``main`` model, the adapter adds one from ``chat_model`` /
 ``openai_base_url`` / ``openai_api_key``, so NeMo calls the same endpoint as the

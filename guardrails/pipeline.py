@@ -94,7 +94,7 @@ class Guardrails:
             raise ConfigError(
                 f"guardrails.pii_kinds: unknown kind(s) {unknown}; known: {', '.join(known)}"
             )
-        uses_rails = "nemo" in (config.prompt_injection_backend, config.output_backend)
+        uses_rails = config.prompt_injection_backend == "nemo" or config.nemo_output != "off"
         if uses_rails and rails is None:
             raise ConfigError("guardrails: a 'nemo' backend needs guardrails.nemo_config")
         self.pii = pii or pii_engine(config)
@@ -118,9 +118,8 @@ class Guardrails:
         config = settings.guardrails
         scorer = _LocalGroundedness(settings) if config.groundedness != "off" else None
         rails: RailEngine | None = None
-        if config.nemo_config and "nemo" in (
-            config.prompt_injection_backend,
-            config.output_backend,
+        if config.nemo_config and (
+            config.prompt_injection_backend == "nemo" or config.nemo_output != "off"
         ):
             from ragwright.guardrails.nemo import NemoRails
 
@@ -182,13 +181,13 @@ class Guardrails:
 
     def check_output(self, question: str, answer: str, contexts: Sequence[str]) -> Guarded:
         findings: list[GuardFinding] = [*self._unsupported(answer, contexts)]
-        if self.config.output_backend == "nemo" and self.config.groundedness != "off":
+        if self.config.nemo_output != "off" and answer.strip():
             assert self.rails is not None  # checked in __init__
-            if answer.strip() and self.rails.output_refused(question, answer):
+            if self.rails.output_refused(question, answer):
                 findings.append(
                     GuardFinding(
                         check="nemo_output",
-                        action=_action(self.config.groundedness),
+                        action=_action(self.config.nemo_output),
                         message="the answer was refused by the NeMo Guardrails output rails",
                     )
                 )

@@ -99,8 +99,8 @@ class GuardrailSettings(BaseModel):
     prompt_injection_backend: Literal["builtin", "nemo"] = Field(
         "builtin", description="Injection check: the built-in detector or NeMo input rails."
     )
-    output_backend: Literal["none", "nemo"] = Field(
-        "none", description="Extra answer check: NeMo Guardrails output rails (mode: groundedness)."
+    nemo_output: Literal["off", "warn", "block"] = Field(
+        "off", description="NeMo Guardrails output rails on each answer (needs nemo_config)."
     )
     nemo_config: str | None = Field(
         None, description="NeMo Guardrails config folder (config.yml, prompts.yml)."

@@ -12,10 +12,10 @@ from ragwright.guardrails import Guardrails
 from ragwright.guardrails.documents import META_FLAG, DocumentScanner, user_requests
 from ragwright.providers.base import ChatRequest
 from ragwright.providers.function import FunctionChatModel
+from ragwright.providers.registry import embedder_from_settings
 from ragwright.rag import RagChain
 from ragwright.rag.retriever import Retriever
 from ragwright.rag.vectorstore import chroma_client
-from ragwright.providers.registry import embedder_from_settings
 from ragwright.settings import GuardrailSettings, Settings
 from tests.conftest import run_cli, write_docs
 

@@ -17,7 +17,7 @@ otherwise as LOCATION, so ``pii_kinds`` can choose.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import spacy
@@ -84,7 +84,14 @@ class _BlankNlpEngine(NlpEngine):  # type: ignore[misc,unused-ignore]
             language=language,
         )
 
-    def process_batch(self, texts: Any, language: str, **kwargs: Any) -> Any:
+    def process_batch(
+        self,
+        texts: Iterable[str],
+        language: str,
+        batch_size: int = 1,
+        n_process: int = 1,
+        **kwargs: Any,
+    ) -> Iterator[tuple[str, NlpArtifacts]]:
         for text in texts:
             yield text, self.process_text(str(text), language)
 

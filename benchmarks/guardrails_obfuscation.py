@@ -45,6 +45,7 @@ from ragwright.metrics import binary_metrics
 REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "benchmarks" / "data" / "injection_variants.jsonl"
 LANGUAGE_ROWS = REPO / "guardrails" / "injection_rows_multilingual.jsonl"
+WIDTHS = (7, 9, 8)  # columns: views, no views, keyword
 
 
 def rows(path: Path) -> list[dict[str, object]]:
@@ -108,12 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "keyword": sum(keyword(t) is not None for t in texts),
         }
         fired = ",".join(sorted({v.view for v in verdicts if v.injection}))
-        cells = "".join(f" {hits[n] / len(texts):{w}.2f}" for n, w in zip(names, (7, 9, 8), strict=False))
+        cells = "".join(
+            f" {hits[n] / len(texts):{w}.2f}" for n, w in zip(names, WIDTHS, strict=True)
+        )
         print(f"   {key:16s} {len(texts):3d}{cells}  {fired}")
         for name in names:
             totals[name] += hits[name]
     attacks = sum(len(m) for m in groups.values())
-    cells = "".join(f" {totals[n] / attacks:{w}.3f}" for n, w in zip(names, (7, 9, 8), strict=False))
+    cells = "".join(f" {totals[n] / attacks:{w}.3f}" for n, w in zip(names, WIDTHS, strict=True))
     print(f"   {'all attacks':16s} {attacks:3d}{cells}")
     benign = [r for r in suite if r["label"] == 0]
     for name, read in readings.items():
@@ -139,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts = [str(m["text"]) for m in members]
         flags = [[r(t).injection for t in texts] for r in readings.values()]
         flags.append([keyword(t) is not None for t in texts])
-        cells = "".join(f" {balanced(labels, f):{w}.3f}" for f, w in zip(flags, (7, 9, 8), strict=False))
+        cells = "".join(
+            f" {balanced(labels, f):{w}.3f}" for f, w in zip(flags, WIDTHS, strict=True)
+        )
         print(f"   {lang:5s} {split:8s} {len(members):3d}{cells}")
 
     if not dev:

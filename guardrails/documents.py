@@ -47,7 +47,8 @@ META_FLAG = "guard_injection"  # "" when clean, else what fired: "injection", "c
 META_SCORE = "guard_score"
 META_QUARANTINED = "guard_quarantined"
 
-_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
+# a sentence ends at . ! ? followed by white space (not "<!--", "e.g.", "v1.2"), or at 。！？
+_SENTENCE = re.compile(r"(?:[^.!?。！？\n]|[.!?](?!\s|$))+[.!?。！？]*")
 _NOT = r"(?<!never )(?<!not )(?<!n't )(?<!don't )(?<!no )"
 _ASK = (
     r"(?:reply|respond|send|provide|enter|type|share|give|confirm|verify|tell|ask|submit|"

@@ -18,8 +18,8 @@ Views, each only when it differs from the ones before it:
 * ``leetspeak``: digits and symbols standing for letters inside words folded
   ("pr3v10u5" -> "previous"), on the normalised text;
 * ``base64`` / ``hex``: every span that decodes to readable text, decoded;
-* ``rot13``: the whole normalised text rotated, when rotating it yields more common
-  English words than it had (ordinary prose never gains any).
+* ``rot13``: each sentence that gains common English words when rotated, rotated
+  (ordinary prose never gains any).
 
 Pure standard library; a view costs a few microseconds per hundred characters.
 """
@@ -72,6 +72,7 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+
 _BASE64_URL = re.compile(r"(?<![A-Za-z0-9_=-])[A-Za-z0-9_-]{16,}={0,2}(?![A-Za-z0-9_=-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){8,}(?![0-9A-Fa-f])")
 _LATIN_WORDS = re.compile(r"\b[A-Za-z]{2,}\b")
+_SENTENCES = re.compile(r"[^.!?\n]*(?:[.!?\n]+|$)")
 # Words of ordinary English prose; rot13 hides them ("the" -> "gur"), so their absence from
 # a Latin-script text, and their presence after rotating it, is what marks rot13.
 _COMMON = frozenset(
@@ -169,6 +170,28 @@ def _decoded(text: str) -> list[View]:
     return found
 
 
+def _common_words(text: str) -> int:
+    return sum(w.lower() in _COMMON for w in _LATIN_WORDS.findall(text))
+
+
+def _rot13_sentences(text: str) -> str | None:
+    """``text`` with each sentence that reads as more English once rotated, rotated; else None.
+
+    Sentence by sentence, so one rot13 line inside an English document is found too.
+    """
+    changed = False
+    parts: list[str] = []
+    for sentence in _SENTENCES.findall(text):
+        if len(_LATIN_WORDS.findall(sentence)) >= 3:
+            rotated = codecs.encode(sentence, "rot13")
+            if _common_words(rotated) > _common_words(sentence):
+                parts.append(rotated)
+                changed = True
+                continue
+        parts.append(sentence)
+    return "".join(parts) if changed else None
+
+
 def views(text: str) -> list[View]:
     """The original text first, then every view that differs from those before it."""
     result = [View("original", text)]
@@ -184,11 +207,7 @@ def views(text: str) -> list[View]:
     add("leetspeak", fold_leetspeak(normal))
     for view in _decoded(normal):
         add(view.name, normalize(view.text))
-    words = [w.lower() for w in _LATIN_WORDS.findall(normal)]
-    if len(words) >= 3:
-        rotated = codecs.encode(normal, "rot13")
-        before = sum(w in _COMMON for w in words)
-        after = sum(w.lower() in _COMMON for w in _LATIN_WORDS.findall(rotated))
-        if after > before:  # rotating makes it read more like English: it was rot13
-            add("rot13", rotated)
+    rotated = _rot13_sentences(normal)
+    if rotated is not None:
+        add("rot13", rotated)
     return result

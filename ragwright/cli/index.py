@@ -170,9 +170,11 @@ def status() -> None:
         records.close()
     if serving is not None:  # chunks the ingest scan flagged (guardrails/documents.py)
         from ragwright.guardrails.documents import flagged_in_collection
-        from ragwright.rag.vectorstore import chroma_client
+        from ragwright.rag.vectorstore import chroma_client, store_errors
 
-        for line in flagged_in_collection(chroma_client(settings), serving.collection):
+        with store_errors(settings):
+            flagged = flagged_in_collection(chroma_client(settings), serving.collection)
+        for line in flagged:
             console.print(f"flagged at ingest: {line}", highlight=False)
     for staged in StagingStore.read(settings.staging_db):
         console.print(

@@ -142,3 +142,31 @@ def test_answer_asking_for_credentials_no_clean_source_asks_for(planted: Setting
     honest = FunctionChatModel(lambda r: "Refunds take five working days. [refunds.md]")
     fine = chain(planted, honest, unsupported_requests="block").invoke({"question": QUESTION})
     assert fine.blocked_by is None
+
+
+def test_chunks_indexed_without_a_stored_finding_are_scanned_at_retrieval() -> None:
+    guard = Guardrails(GuardrailSettings(retrieved_injection="drop-chunk", groundedness="off"))
+    clean = "Refunds are paid back within five working days."
+    kept = guard.check_contexts(QUESTION, [clean, PLANTED], [{}, {}])
+    assert kept.keep == [0]
+    [finding] = kept.findings
+    assert finding.chunks == [1]
+    assert finding.kinds == ["credentials", "injection"]
+    # a stored finding is trusted as it is: no second scan of the text
+    trusted = guard.check_contexts(QUESTION, [PLANTED], [{META_FLAG: ""}])
+    assert trusted.keep == [0]
+    assert trusted.findings == []
+
+
+def test_scan_documents_off_stores_no_finding(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs")
+    (docs / "refunds.md").write_text(PLANTED, encoding="utf-8")
+    settings = Settings(
+        docs_dir=docs,
+        chunk_tokens=64,
+        chunk_overlap=8,
+        guardrails=GuardrailSettings(scan_documents=False),
+    )
+    ingest(settings)
+    retriever = Retriever(settings, embedder_from_settings(settings), chroma_client(settings))
+    assert all(META_FLAG not in hit.metadata for hit in retriever.retrieve(QUESTION, k=3))

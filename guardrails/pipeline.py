@@ -44,7 +44,7 @@ WITHHELD = "The answer was withheld by a guardrail ({check})."
 # links, and a URL is rarely personal data. Name it in ``pii_kinds`` to check it.
 DEFAULT_PII_KINDS = tuple(kind for kind in PII_KINDS if kind != "DOMAIN_NAME")
 # Presidio reports these too (dates are everywhere in answers, so they are opt-in)
-EXTRA_PII_KINDS = ("US_PASSPORT", "LOCATION", "DATE_TIME")
+EXTRA_PII_KINDS = ("LOCATION", "DATE_TIME")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
 

@@ -107,7 +107,13 @@ class DocumentScanner:
     def scan_text(self, text: str) -> ChunkFinding | None:
         best, view, injected = 0.0, "original", False
         # Most chunks match no cue in any reading: skip scoring their sentences one by one.
-        has_cue = any(find_cues(v.text) for v in views(text))
+        # Other readings only differ in a few sentences (a "COVID-19" folded as leetspeak):
+        # look for cues in those only.
+        seen = set(_SENTENCE.findall(text))
+        has_cue = bool(find_cues(text)) or any(
+            find_cues(" ".join(x for x in _SENTENCE.findall(v.text) if x not in seen))
+            for v in views(text)[1:]
+        )
         for match in _SENTENCE.finditer(text if has_cue else ""):
             sentence = match.group(0).strip()
             if len(sentence) < 8:

@@ -37,7 +37,6 @@ __all__ = [
     "ChunkFinding",
     "DocumentScanner",
     "chunk_metadata",
-    "flagged",
     "flagged_in_collection",
     "scan_chunks",
     "user_requests",
@@ -161,11 +160,6 @@ def scan_chunks(chunks: list[Chunk], config: GuardrailSettings) -> list[Chunk]:
 @functools.cache
 def _default_scanner() -> DocumentScanner:
     return DocumentScanner()
-
-
-def flagged(metadatas: Sequence[dict[str, object] | None]) -> list[int]:
-    """Positions of the chunks whose stored metadata carries an ingest-time finding."""
-    return [i for i, meta in enumerate(metadatas) if meta and meta.get(META_FLAG)]
 
 
 def flagged_in_collection(client: Any, collection: str) -> list[str]:

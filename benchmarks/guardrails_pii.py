@@ -223,9 +223,53 @@ def main() -> int:
         short, long = median_us(texts, detector), median_us(windows, detector)
         print(f"    {name:30s} {short:8.1f} {long:8.1f}")
 
+    compare_backends(examples)
     for kind in args.show:
         show(kind, examples, predictions)
     return 0
+
+
+def compare_backends(examples: list[Example]) -> None:
+    """Recall per gold kind, the built-in validators beside Presidio (when installed).
+
+    Presidio's LOCATION counts for STREET_ADDRESS/GPE gold (it has no street kind);
+    without a spaCy model it has no NER, so PERSON and LOCATION stay at 0 there.
+    """
+    try:
+        from ragwright.guardrails.presidio import PRESIDIO_KINDS, PresidioPii
+    except ImportError:
+        print(
+            "\n  backends: presidio-analyzer is not installed; pip install 'ragwright[guardrails]'"
+        )
+        return
+    presidio = PresidioPii()
+    kinds = set(PII_KINDS) | set(PRESIDIO_KINDS.values())
+    engines: dict[str, Callable[[str], list[Span]]] = {
+        "builtin": find_pii,
+        "presidio": lambda text: presidio.find(text, kinds),
+    }
+    same = {"LOCATION": ("STREET_ADDRESS", "GPE"), "DATE_TIME": ("DATE_TIME",)}
+    found: dict[str, Counter[str]] = {name: Counter() for name in engines}
+    gold_counts: Counter[str] = Counter()
+    for example in examples:
+        predicted = {name: engine(example.text) for name, engine in engines.items()}
+        for g in example.gold:
+            gold_counts[g.kind] += 1
+            for name, spans in predicted.items():
+                if any(
+                    overlaps(g, p) and (p.kind == g.kind or g.kind in same.get(p.kind, ()))
+                    for p in spans
+                ):
+                    found[name][g.kind] += 1
+    model = presidio.ner_model or "none installed: patterns and context words only"
+    print(f"\n  backends, recall per gold kind (Presidio NER model: {model})")
+    print(f"    {'kind':20s} {'gold':>5s} {'builtin':>8s} {'presidio':>9s}")
+    for kind, n in gold_counts.most_common():
+        recall = [found[name][kind] / n for name in engines]
+        print(f"    {kind:20s} {n:5d} {recall[0]:8.3f} {recall[1]:9.3f}")
+    texts = [e.text for e in examples]
+    speed = {name: median_us(texts, engine, rounds=3) for name, engine in engines.items()}
+    print("    median µs per text: " + ", ".join(f"{n} {us:.0f}" for n, us in speed.items()))
 
 
 if __name__ == "__main__":

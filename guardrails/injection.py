@@ -29,12 +29,13 @@ import math
 import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ragwright.guardrails.findings import Span
 from ragwright.guardrails.injection_cues import FAMILIES, find_cues
+from ragwright.guardrails.normalize import views
 
 __all__ = [
     "CUE_KIND",
@@ -190,6 +191,8 @@ class InjectionVerdict:
     injection: bool
     score: float  # P(injection) in [0, 1]
     cues: tuple[Span, ...]  # matched cue phrases (kind "INJECTION_CUE"); may be empty
+    view: str = "original"  # the reading that scored highest (guardrails/normalize.py)
+    cue_texts: tuple[str, ...] = ()  # the matched phrases as read in that view, lower-cased
 
 
 @functools.cache
@@ -224,4 +227,21 @@ class InjectionDetector:
             injection=score >= self.threshold,
             score=score,
             cues=tuple(Span(start, end, CUE_KIND) for start, end in merged),
+            cue_texts=tuple(text[start:end].lower() for start, end in merged),
         )
+
+    def scan(self, text: str) -> InjectionVerdict:
+        """:meth:`check` on every view of ``text`` (normalised, decoded); the highest score wins.
+
+        The verdict's ``view`` names the reading that fired, and its ``cues`` point
+        into the original text only when that view is the original.
+        """
+        best: InjectionVerdict | None = None
+        for view in views(text):
+            verdict = self.check(view.text)
+            if view.name != "original":
+                verdict = replace(verdict, view=view.name, cues=())
+            if best is None or verdict.score > best.score:
+                best = verdict
+        assert best is not None  # views() always returns the original
+        return best

@@ -36,7 +36,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"(?=\s*[,.!:;–-]|\s+(?:above|before|prior|previous|earlier|so far|you know|we|i|said))",
         rf"\b(?:all|any)\W+(?:of\W+)?(?:the\W+|your\W+)?{_PRIOR}\W+(?:\w+\W+)?"
         rf"(?:{_EN_OBJ}|information)\b",
-        r"\b(?:do not|don'?t|never)\W+(?:look|rely|use|answer|refer|follow)\w*\W+"
+        r"\b(?:do not|don'?t|never)\W+(?:look|rely|use|answer|refer|follow|mention)\w*\W+"
         rf"{_W}{{0,5}}?(?:documents?|articles?|context|sources|{_EN_OBJ})\b",
         r"\bchange\W+your\W+(?:instructions|rules|prompt|programming)\b",
         rf"\b(?:vergiss|vergessen|ignorier\w*|missachte\w*|[üu]bergeh\w*|streich\w*)\W+"
@@ -48,6 +48,17 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:ignora|olvida)\w*\W+(?:todas?\W+)?(?:las\W+)?instrucciones",
         r"\bzaboravi\W+(?:sve\W+)?(?:instrukcije|upute)",
         r"(?:забудь|игнориру)\w*\W+(?:все\W+)?(?:инструкци|указани)",
+        # Italian, Dutch, Polish, Chinese, Japanese (see docs/guardrails.md, "Languages")
+        r"\b(?:ignora\w*|dimentica\w*|trascura\w*|non\W+seguire)\W+(?:[\w'’]+\W+){0,3}?"
+        r"(?:istruzioni|regole|indicazioni|linee\W+guida|prompt|tutto)\b",
+        r"\b(?:negeer\w*|vergeet|houd\W+je\W+niet\W+(?:meer\W+)?aan)\W+(?:\w+\W+){0,3}?"
+        r"(?:instructies|regels|richtlijnen|opdrachten|prompt|alles)\b",
+        r"\b(?:zignoruj|ignoruj|zapomnij|nie\W+przestrzegaj)\w*\W+(?:\w+\W+){0,3}?"
+        r"(?:instrukcj\w*|polece\w*|zasad\w*|regu\w*|wytyczn\w*|prompt\w*|wszystk\w*)",
+        r"(?:忽略|无视|無視|忘记|忘掉|忘記|不要再?遵守|不要理会)[^。！？\n]{0,12}?"
+        r"(?:指示|指令|规则|規則|准则|準則|提示|说明|要求|一切)",
+        r"(?:指示|命令|ルール|ガイドライン|規則|プロンプト|こと)[^。！？\n]{0,12}?(?:無視|忘れ|従わ)",
+        r"(?:ルール|規則|指示)に従わない",
     ),
     "new_task": (
         r"\b(?:now|here)\W+(?:come|comes|follow|follows)\W+(?:\w+\W+)?(?:tasks?|instructions)",
@@ -61,6 +72,8 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bneuen?\W+aufgabe\b",
         r"\bvon\W+vorne\b",
         r"\bab\W+(?:jetzt|sofort)\b",
+        r"\b(?:d'|da\W+)ora\W+in\W+poi\b|\bvanaf\W+nu\b|\bod\W+teraz\b",
+        r"从现在(?:开始|起)|從現在(?:開始|起)|(?:今から|これから|今後は)",
     ),
     "persona": (
         r"\byou\W+are\W+now\b",
@@ -70,7 +83,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bacting\W+as\b",
         rf"{_START}(?:act|behave)\W+(?:as|like)\b",
         r"\bpretend\W+(?:to\W+be|you\W*(?:are|'re)|that)\b",
-        r"\brole[- ]?play",
+        r"\brole[- ]?play(?!ed\b)",
         r"\b(?:stay|remain)\w*\W+in\W+(?:character|(?:your|their)\W+roles?)",
         r"\b(?:break\w*|fall\w*)\W+(?:out\W+of\W+)?(?:character|the\W+figure)",
         r"(?-i:\b(?:DAN|D\.A\.N)\b)",
@@ -84,6 +97,12 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:theoretical|hypothetical|fictional|imaginary)\W+(?:world|scenario|story)\b",
         r"\b(?:bleib\w*)\W+(?:\w+\W+){0,3}in\W+(?:ihren|deiner|seiner)\W+roll",
         r"\baus\W+der\W+(?:figur|rolle)\b",
+        r"\b(?:fai\W+finta\W+di|comportati\W+come|doe\W+alsof|gedraag\W+je\W+als|udawaj"
+        r"|zachowuj\W+si[ęe]\W+jak)\b",
+        r"\b(?:senza\W+(?:restrizioni|filtri|limiti)|zonder\W+(?:beperkingen|filters|regels)"
+        r"|bez\W+(?:ogranicze\w*|filtr\w*|cenzury))\b",
+        r"假装|扮演|没有(?:任何)?(?:限制|过滤)|沒有(?:任何)?(?:限制|過濾)|ふりを|として振る舞|"
+        r"(?:制限|フィルター)のない",
     ),
     "extraction": (
         r"\b(?:reveal|print|show|display|output|repeat|tell|give|share|list|write)\w*\W+"
@@ -94,6 +113,10 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bcopy\W+of\W+the\W+(?:\w+\W+)?prompt\b",
         r"\b(?:zeig\w*|gib|nenne|verrate|vorzeigen)\W+(?:\w+\W+){0,4}?prompt",
         r"\bprompt-?texte?s?\b",
+        r"\b(?:systeem\W?prompt|prompt\W+(?:di\W+sistema|del\W+sistema|systemow\w*)"
+        r"|(?:mostra|rivela|dimmi|toon|laat\W+\w+\W+zien|poka[żz]|ujawnij)\w*\W+"
+        r"(?:\w+\W+){0,3}?(?:prompt|istruzioni\W+iniziali))",
+        r"系统提示|系統提示|システムプロンプト|(?:初始|原始)(?:指令|提示)",
         r"\b(?:information|informationen)\W+(?:in|im)\W+(?:the|dem)\W+prompt\b",
     ),
     "output": (
@@ -110,6 +133,8 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:jetzt|nun)\W+(?:schreib\w*|sag\w*|gib)\b",
         r"\b(?:schreib\w*|sag\w*)\W+(?:mir\W+)?nur\b",
         r"\b(?:dites|sagen\W+sie)\W+(?:\w+\W+){0,2}(?:suit|folgende)",
+        r"\b(?:rispondi|antwoord|odpowiedz)\w*\W+(?:\w+\W+)?(?:solo|soltanto|alleen|tylko)\b",
+        r"只(?:回答|回复|回覆|说|輸出|输出)|とだけ(?:答え|言っ|返|書)",
     ),
     "delimiter": (
         r"\\+\s?n",
@@ -119,6 +144,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"\n\s*\w+\s*:\s*$",
         r"\$\w+\s*[:=]",
         r"\b(?:\w\s){5,}\w\b",
+        r"</(?:system|assistant|user|admin|instructions?|sys)\s*>|<!--",
         r"^\s*(?:kontext|context|artikel|article|dokument|document)s?\b[^?\n]{1,100}?"
         r"\b(?:frage|question)\b",
     ),

@@ -35,7 +35,25 @@ _URL = re.compile(r"(?<![\w@/])(?:https?://|www\.)[^\s<>\"'`]+", re.IGNORECASE)
 _URL_HOST = re.compile(r"(?:https?://)?(?:[\w-]+\.)+[A-Za-z]{2,24}(?=[/:?#]|$)", re.IGNORECASE)
 
 
+# "jane.doe at example dot com", "jane [at] example [dot] org": the address spelt out to
+# dodge filters; the "dot" word is required, so "meet me at home" is not an address.
+_EMAIL_SPELLED = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}[ \t]*(?:\[at\]|\(at\)|[ \t]at[ \t])[ \t]*"
+    r"[A-Za-z0-9-]{1,63}(?:[ \t]*(?:\[dot\]|\(dot\)|[ \t]dot[ \t])[ \t]*[A-Za-z0-9-]{1,63})+"
+    r"(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def _spelled_emails(text: str) -> Iterator[tuple[int, int]]:
+    if "dot" not in text.lower():
+        return
+    for m in _EMAIL_SPELLED.finditer(text):
+        yield m.span()
+
+
 def _emails(text: str) -> Iterator[tuple[int, int]]:
+    yield from _spelled_emails(text)
     if "@" not in text:
         return
     for m in _EMAIL.finditer(text):
@@ -101,7 +119,21 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
             yield m.span()
 
 
+# "SSN is 123 45 6789": the spaced form only after a cue (a bare one reads as a phone number).
+_SSN_CUE = re.compile(
+    r"\b(?:ssn|social[ \t]+security(?:[ \t]+(?:number|no\.?|#))?)(?:[ \t]+is)?[ \t]*:?[ \t]*"
+    r"(\d{3}[ \t]\d{2}[ \t]\d{4})(?![\w-])",
+    re.IGNORECASE,
+)
+
+
 def _ssns(text: str) -> Iterator[tuple[int, int]]:
+    lowered = text.lower()
+    if "ssn" in lowered or "social" in lowered:
+        for m in _SSN_CUE.finditer(text):
+            area, group, serial = m.group(1).split()
+            if area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000":
+                yield m.span(1)
     for m in _SSN.finditer(text):
         area, group, serial = m.groups()
         if area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000":
@@ -220,6 +252,21 @@ _LICENSE_CUE = re.compile(
     r"([A-Z0-9][A-Z0-9-]{3,18}[A-Z0-9])(?![\w-])",
     re.IGNORECASE,
 )
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_BIRTH_CUE = re.compile(
+    r"\b(?:born(?:[ \t]+on)?|date[ \t]+of[ \t]+birth|d\.?o\.?b\.?|birthday(?:[ \t]+is)?"
+    r"|geboren(?:[ \t]+am)?)[ \t]*:?[ \t]*"
+    rf"(\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{4}}-\d{{2}}-\d{{2}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?{_MONTH}[ \t,]+\d{{4}}"
+    rf"|{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+\d{{4}})(?![\w-])",
+    re.IGNORECASE,
+)
+_PASSPORT_CUE = re.compile(
+    r"\b(?:passport|reisepass)(?:[ \t]+(?:number|no\.?|#|nr\.?))?(?:[ \t]+is)?[ \t]*:?[ \t]*"
+    r"([A-Z0-9]{6,9})(?![\w-])",
+    re.IGNORECASE,
+)
+
 # "my name is", or a title: Mr./Mrs./Ms./Dr./Prof. in any case, "Miss" capitalised only
 # ("I miss Paris" names no one).
 _NAME_CUE = re.compile(
@@ -255,15 +302,64 @@ _STREET = re.compile(
 )
 
 
+# What may follow a street: a quadrant ("NW"), then ", City, ST 12345" (US form, the state
+# code required so that any capitalised word after a comma is not taken as a city).
+_STREET_TAIL = re.compile(
+    r"(?:[ \t]+(?:NW|NE|SW|SE)\b)?(?:,[ \t]*(?:[A-Z][a-z]+[ \t]?){1,3},[ \t]*[A-Z]{2}"
+    r"(?:[ \t]+\d{5}(?:-\d{4})?)?(?![\w-]))?"
+)
+# "Hauptstraße 5, 10115 Berlin": a German street, its number, and a postcode and town if given.
+_STREET_DE = re.compile(
+    r"\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|damm)[ \t]+"
+    r"\d{1,4}[a-z]?\b(?:,[ \t]*\d{5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?"
+)
+
+
 def _streets(text: str) -> Iterator[tuple[int, int]]:
     for m in _STREET.finditer(text):
         if all(word[0].isupper() for word in m.group(1).split()):
-            yield m.span()
+            tail = _STREET_TAIL.match(text, m.end())
+            yield m.start(), tail.end() if tail else m.end()
+    for m in _STREET_DE.finditer(text):
+        yield m.span()
+
+
+# Weaker cues: "I am Jane Doe", "Thanks, Maria Gonzalez", "Best regards,\nPeter Müller". They
+# take two capitalised words at least ("I am Happy" names no one).
+_NAME_SOFT_CUE = re.compile(
+    r"\b(?:I[ \t]+am|I['’]m|this[ \t]+is|thanks|thank[ \t]+you|regards|sincerely|cheers)"
+    r"(?:[ \t]*[,:]?[ \t]*\n?|[ \t]+)(?=[^\W\d_])",
+    re.IGNORECASE,
+)
+# After "my name is", a name typed in lower case: one or two words, not common ones.
+_NAME_LOWER = re.compile(
+    r"(?i:my[ \t]+name[ \t]+is)[ \t]+([a-z][a-z'’-]+(?:[ \t]+[a-z][a-z'’-]+)?)"
+)
+_NOT_NAME = frozenset(
+    re.findall(
+        r"\w+",
+        "and but so i im the a an not from in at on to with here please just called also still"
+        " new really very is was what this that my your of for",
+    )
+)
+
+
+def _lower_names(text: str) -> Iterator[tuple[int, int]]:
+    for m in _NAME_LOWER.finditer(text):
+        end = None
+        for word in re.finditer(r"\S+", m.group(1)):
+            if word.group().lower() in _NOT_NAME:
+                break
+            end = m.start(1) + word.end()
+        if end is not None:
+            yield m.start(1), end
 
 
 def _names(text: str) -> Iterator[tuple[int, int]]:
+    yield from _lower_names(text)
     # Up to four capitalised words after the cue: "Ruth R. Montez", "Šárka Ottová".
     cues = [(cue, 1) for cue in _NAME_CUE.finditer(text)]
+    cues += [(cue, 2) for cue in _NAME_SOFT_CUE.finditer(text)]
     if "name" in text.lower():
         cues += [(cue, 2) for cue in _NAME_LABEL.finditer(text)]
     for cue, fewest in cues:
@@ -296,6 +392,8 @@ _FINDERS: dict[str, _Finder] = {
     "US_DRIVER_LICENSE": _cued(_LICENSE_CUE, "licen"),
     "ZIP_CODE": _cued(_ZIP_CUE, "zip", "post"),
     "PERSON": _names,
+    "DATE_OF_BIRTH": _cued(_BIRTH_CUE, "born", "birth", "dob", "d.o.b", "geboren"),
+    "US_PASSPORT": _cued(_PASSPORT_CUE, "passport", "reisepass"),
 }
 PII_KINDS: tuple[str, ...] = tuple(_FINDERS)
 

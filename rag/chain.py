@@ -156,6 +156,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
                 standalone=RunnableLambda(self._condense, afunc=self._acondense, name="condense")
             )
             | RunnablePassthrough.assign(contexts=RunnableLambda(self._retrieve, name="retrieve"))
+            | RunnableLambda(self._guard_contexts, name="guard_contexts")
             | RunnablePassthrough.assign(rendered=RunnableLambda(self._render, name="render"))
             | RunnablePassthrough.assign(
                 response=RunnableLambda(self._generate, afunc=self._agenerate, name="generate")
@@ -250,6 +251,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         state = self._guard_input(self._prepare(input))
         state["standalone"] = await self._acondense(state)
         state["contexts"] = await asyncio.to_thread(self._retrieve, state)
+        state = self._guard_contexts(state)
         state["rendered"] = self._render(state)
         state["response"] = await self._agenerate(state)
         if self.guard is not None:  # the groundedness check runs a local model
@@ -272,6 +274,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         state = self._guard_input(self._prepare(input))
         state["standalone"] = await self._acondense(state)
         state["contexts"] = await asyncio.to_thread(self._retrieve, state)
+        state = self._guard_contexts(state)
         state["rendered"] = self._render(state)
         async for event in self.astream_prepared(state):
             yield event
@@ -305,6 +308,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         state = self._guard_input(self._prepare(input))
         state["standalone"] = self._condense(state)
         state["contexts"] = self._retrieve(state)
+        state = self._guard_contexts(state)
         state["rendered"] = self._render(state)
         return state
 
@@ -372,6 +376,19 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
 
     def _condense_request(self, state: dict[str, Any]) -> ChatRequest:
         return condense_request(self.store, self.condense_prompt, state)
+
+    def _guard_contexts(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.guard is None:  # chunks carrying planted instructions: dropped, or refused
+            return state
+        chunks: list[RetrievedChunk] = state["contexts"]
+        checked = self.guard.check_contexts(
+            state["question"], [c.text for c in chunks], [c.metadata for c in chunks]
+        )
+        return {
+            **state,
+            "contexts": [chunks[i] for i in checked.keep],
+            "findings": [*(state.get("findings") or []), *checked.findings],
+        }
 
     def _retrieve(self, state: dict[str, Any]) -> list[RetrievedChunk]:
         return self.retriever.retrieve(

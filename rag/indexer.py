@@ -179,9 +179,13 @@ class Indexer:
     def chunk(
         self, documents: list[Document], progress: Progress = _noop
     ) -> dict[str, list[Chunk]]:
+        # Planted instructions are looked for here, in every chunk of a changed document.
+        from ragwright.guardrails.documents import scan_chunks
+
         result: dict[str, list[Chunk]] = {}
         for document in documents:
-            result[document.doc_id] = chunk_document(document, self.chunking)
+            chunks = chunk_document(document, self.chunking)
+            result[document.doc_id] = scan_chunks(chunks, self.settings.guardrails)
             progress(1)
         return result
 

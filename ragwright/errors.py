@@ -234,7 +234,10 @@ class ScaffoldConflictError(UserError):
 
 
 class GuardrailBlockedError(UserError):
-    """A guardrail in block mode refused the question; nothing reached retrieval or a model.
+    """A guardrail in block mode refused the question; nothing reached a model.
+
+    Input checks refuse before retrieval; ``retrieved_injection`` refuses after it,
+    when a retrieved chunk carries planted instructions.
 
     ``findings`` are the guard's findings (``ragwright.rag.guard.GuardFinding``),
     which name the check and the kinds found, never the offending values.

@@ -78,6 +78,33 @@ class GuardrailSettings(BaseModel):
     pii_kinds: list[str] | None = Field(
         None, description="Kinds of personal data to look for; unset = every kind detected."
     )
+    # -- issue 18: views, documents, backends (docs/guardrails.md) --
+    injection_views: bool = Field(
+        True, description="Also check normalised and decoded readings (leetspeak, base64, ...)."
+    )
+    retrieved_injection: Literal["off", "warn", "drop-chunk", "block"] = Field(
+        "warn", description="Retrieved chunks carrying instructions: report, drop, or refuse."
+    )
+    scan_documents: bool = Field(
+        True, description="Scan chunks for planted instructions at ingest; store the finding."
+    )
+    quarantine: bool = Field(False, description="Chunks flagged at ingest never reach the prompt.")
+    unsupported_requests: Literal["off", "warn", "block"] = Field(
+        "warn",
+        description="Answers asking for credentials, payment or a link no clean source asks.",
+    )
+    pii_backend: Literal["builtin", "presidio"] = Field(
+        "builtin", description="Personal data engine: built-in validators or Presidio."
+    )
+    prompt_injection_backend: Literal["builtin", "nemo"] = Field(
+        "builtin", description="Injection check: the built-in detector or NeMo input rails."
+    )
+    nemo_output: Literal["off", "warn", "block"] = Field(
+        "off", description="NeMo Guardrails output rails on each answer (needs nemo_config)."
+    )
+    nemo_config: str | None = Field(
+        None, description="NeMo Guardrails config folder (config.yml, prompts.yml)."
+    )
 
     @model_validator(mode="after")
     def _redact_only_for_pii(self) -> GuardrailSettings:

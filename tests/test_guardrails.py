@@ -33,7 +33,17 @@ def guarded_chain(
     settings: Settings, model: FunctionChatModel | None = None, **modes: str
 ) -> RagChain:
     """A chain whose guard runs the given checks in the given modes, and no others."""
-    off = dict.fromkeys(("prompt_injection", "pii_input", "groundedness", "pii_output"), "off")
+    off = dict.fromkeys(
+        (
+            "prompt_injection",
+            "pii_input",
+            "groundedness",
+            "pii_output",
+            "retrieved_injection",
+            "unsupported_requests",
+        ),
+        "off",
+    )
     config = settings.model_copy(
         update={"guardrails": GuardrailSettings.model_validate({**off, **modes})}
     )

@@ -190,3 +190,50 @@ def test_dev_data_precision_and_recall() -> None:
         assert predicted[kind] >= 5, kind
         assert correct[kind] / predicted[kind] >= floor, kind
     assert structured_found / structured_gold >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "redacted"),
+    [
+        ("I am Jane Doe and I need help.", "PERSON", "I am <PERSON> and I need help."),
+        ("my name is jane doe", "PERSON", "my name is <PERSON>"),
+        ("Thanks, Maria Gonzalez", "PERSON", "Thanks, <PERSON>"),
+        ("Best regards,\nPeter Müller", "PERSON", "Best regards,\n<PERSON>"),
+        ("I live at Hauptstraße 5, 10115 Berlin.", "STREET_ADDRESS", "I live at <STREET_ADDRESS>."),
+        (
+            "Send it to 1600 Pennsylvania Avenue NW, Washington, DC 20500.",
+            "STREET_ADDRESS",
+            "Send it to <STREET_ADDRESS>.",
+        ),
+        ("write to jane.doe at example dot com", "EMAIL_ADDRESS", "write to <EMAIL_ADDRESS>"),
+        ("jane [at] example [dot] org is mine", "EMAIL_ADDRESS", "<EMAIL_ADDRESS> is mine"),
+        ("My SSN is 123 45 6789", "US_SSN", "My SSN is <US_SSN>"),
+        ("I was born on 12/03/1985.", "DATE_OF_BIRTH", "I was born on <DATE_OF_BIRTH>."),
+        ("Date of birth: 3 March 1985", "DATE_OF_BIRTH", "Date of birth: <DATE_OF_BIRTH>"),
+        ("My passport number is X12345678.", "US_PASSPORT", "My passport number is <US_PASSPORT>."),
+    ],
+)
+def test_forms_people_really_write_are_found_and_redacted_whole(
+    text: str, kind: str, redacted: str
+) -> None:
+    spans = find_pii(text)
+    assert [s.kind for s in spans] == [kind]
+    assert redact(text, spans) == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am happy with the service.",
+        "Thanks, that helped a lot.",
+        "I am New to this tool, how do I start?",
+        "During 1971 the plant doubled its output.",
+        "Regards, the team",
+        "I was born to run",
+        "The passport office opens at 9.",
+        "Meet me at home, then we go to the dot com party.",
+        "My SSN is not something I share.",
+    ],
+)
+def test_their_cues_alone_are_not_personal_data(text: str) -> None:
+    assert find_pii(text) == []

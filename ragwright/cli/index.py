@@ -117,7 +117,7 @@ def query(
         clauses = [{key: value} for key, value in pairs]
         filters = clauses[0] if len(clauses) == 1 else {"$and": clauses}
     retriever = Retriever(settings, embedder_from_settings(settings), chroma_client(settings))
-    table = Table("#", "score", "source", "heading", "text")
+    table = Table("#", "score", "source", "heading", "text", "flagged")
     for rank, hit in enumerate(retriever.retrieve(text, k=k, where=filters, hybrid=hybrid), 1):
         table.add_row(
             str(rank),
@@ -125,6 +125,7 @@ def query(
             hit.source,
             hit.heading,
             hit.text[:160].replace("\n", " "),
+            str(hit.metadata.get("guard_injection") or ""),  # set at ingest (guardrails)
         )
     console.print(table)
 
@@ -167,6 +168,14 @@ def status() -> None:
         last = records.last_run()
     finally:
         records.close()
+    if serving is not None:  # chunks the ingest scan flagged (guardrails/documents.py)
+        from ragwright.guardrails.documents import flagged_in_collection
+        from ragwright.rag.vectorstore import chroma_client, store_errors
+
+        with store_errors(settings):
+            flagged = flagged_in_collection(chroma_client(settings), serving.collection)
+        for line in flagged:
+            console.print(f"flagged at ingest: {line}", highlight=False)
     for staged in StagingStore.read(settings.staging_db):
         console.print(
             f"part-way: {staged.doc_id} {staged.chunks_staged}/{staged.chunks_total} chunks"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableLambda
@@ -18,7 +19,7 @@ from ragwright.providers.guard import override_allow_model_requests
 from ragwright.providers.openai_compat import OpenAICompatibleChatModel
 from ragwright.rag import RagChain
 from ragwright.rag.chain import StreamEvent
-from ragwright.rag.guard import Guarded, GuardFinding
+from ragwright.rag.guard import Guarded, GuardedContexts, GuardFinding
 from ragwright.settings import Settings
 from tests.conftest import cost_rows, write_docs
 from tests.openai_server import (
@@ -136,7 +137,16 @@ def test_a_composed_chain_still_streams_answers_to_the_next_step(indexed: Settin
     assert asyncio.run(collect()) == [["reindex.md"]]
 
 
-class _BlockEverything:
+class PassContexts:
+    """Guard fakes keep every retrieved chunk (the ``Guard`` protocol's context check)."""
+
+    def check_contexts(
+        self, question: str, contexts: Sequence[str], metadata: Sequence[Mapping[str, Any]] = ()
+    ) -> GuardedContexts:
+        return GuardedContexts(keep=list(range(len(contexts))))
+
+
+class _BlockEverything(PassContexts):
     def check_input(self, question: str) -> Guarded:
         return Guarded(text=question)
 

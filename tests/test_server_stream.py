@@ -18,7 +18,7 @@ from ragwright.rag.server import ServeOptions, create_app
 from ragwright.rag.serving import Conversations
 from ragwright.settings import Settings
 from tests.conftest import cost_rows, write_docs
-from tests.test_chain_stream import CONVERSATION_DOCS, FOLLOW_UP, HISTORY
+from tests.test_chain_stream import CONVERSATION_DOCS, FOLLOW_UP, HISTORY, PassContexts
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_stream_sends_tokens_then_a_final_event(client: TestClient, settings: Se
     assert ttfts[1] is None  # the plain one
 
 
-class _Guard:
+class _Guard(PassContexts):
     def check_input(self, question: str) -> Guarded:
         if "ignore" in question:
             finding = GuardFinding(check="prompt_injection", action="block", message="injection")

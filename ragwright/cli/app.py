@@ -40,6 +40,37 @@ app.add_typer(costs_cli.app, name="costs")
 app.command()(project_cli.init)
 app.command()(project_cli.demo)
 
+_debug = False  # set by --debug; RAGWRIGHT_DEBUG=1 does the same
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"ragwright {version('ragwright')}", highlight=False)
+        except PackageNotFoundError:  # a source checkout that was never installed
+            console.print("ragwright (not installed)", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Print a traceback for every error (also RAGWRIGHT_DEBUG=1)."),
+    ] = False,
+) -> None:
+    """LLMOps for RAG: versioned prompts, a fresh index, calibrated quality gates, costs."""
+    global _debug
+    _debug = _debug or debug
+
 
 @app.command()
 def config() -> None:
@@ -131,29 +162,42 @@ def serve(
 def main() -> None:
     """Run the CLI; map every error to one redacted line and an exit code.
 
-    User errors exit 2, provider errors 2, refusals (a spent hard budget, a
-    guardrail block) 1. Anything else is a bug: its traceback is printed, but
-    redacted like every other line that leaves the process.
+    Usage mistakes and user errors exit 2, provider errors 2, refusals (a spent
+    hard budget, a guardrail block) 1. Anything else is a bug: its traceback is
+    printed, redacted like every other line that leaves the process. ``--debug``
+    or ``RAGWRIGHT_DEBUG=1`` add the traceback to the one line of any error.
     """
+    import os
+
     from rich.markup import escape
 
+    from ragwright.cli.usage import is_usage_error, usage_line
     from ragwright.errors import ProviderError, RagwrightError, UserError
     from ragwright.offline import apply_offline_defaults, quiet_library_logs
     from ragwright.redact import install_log_redaction, redact
 
+    global _debug
+    _debug = os.environ.get("RAGWRIGHT_DEBUG", "").strip().lower() in ("1", "true", "yes")
     apply_offline_defaults()
     quiet_library_logs()
     install_log_redaction()
     exit_on_sigterm()
 
+    def traceback_if_debug(exc: BaseException) -> None:
+        if _debug:
+            import traceback
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+
     def fail(label: str, exc: BaseException, code: int) -> NoReturn:
+        traceback_if_debug(exc)
         # escaped: "[redacted]" (or any [text] in a message) is not rich markup
         message = escape(redact(str(exc)))
         err_console.print(f"[bold red]{label}:[/bold red] {message}", highlight=False)
         sys.exit(code)
 
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="ragwright")
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
@@ -164,13 +208,15 @@ def main() -> None:
         fail("error", exc, getattr(exc, "exit_code", 1))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:
-        if _is_usage_error(exc):
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if is_usage_error(exc):
+            traceback_if_debug(exc)
+            line = escape(redact(usage_line(exc, typer.main.get_command(app))))
+            err_console.print(f"[bold red]error:[/bold red] {line}", highlight=False)
+            sys.exit(getattr(exc, "exit_code", 2) or 2)
         import traceback
 
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
@@ -190,14 +236,6 @@ def exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
-
-
-def _is_usage_error(exc: Exception) -> bool:
-    """Click's errors, and typer's vendored copies of them (not click subclasses)."""
-    import click
-    from typer._click.exceptions import ClickException as TyperClickException
-
-    return isinstance(exc, click.ClickException | TyperClickException)
 
 
 if __name__ == "__main__":

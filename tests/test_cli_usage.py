@@ -114,7 +114,8 @@ def test_user_error_traceback_only_with_debug(tmp_path: Path) -> None:
     assert plain.returncode == 2
     assert "Traceback" not in plain.stderr
     [line] = plain.stderr.strip().splitlines()
-    assert line.startswith("error:") and "v99" in line
+    assert line.startswith("error:")
+    assert "v99" in line
 
     for argv, env in ((("--debug",), {}), ((), {"RAGWRIGHT_DEBUG": "1"})):
         debug = run_cli(*argv, "prompts", "show", "rag_answer@v99", cwd=tmp_path, env=env)

@@ -40,7 +40,7 @@ app.add_typer(costs_cli.app, name="costs")
 app.command()(project_cli.init)
 app.command()(project_cli.demo)
 
-_debug = False  # set by --debug; RAGWRIGHT_DEBUG=1 does the same
+_debug = {"on": False}  # set by --debug or RAGWRIGHT_DEBUG=1: tracebacks for every error
 
 
 def _show_version(value: bool) -> None:
@@ -68,8 +68,7 @@ def _root(
     ] = False,
 ) -> None:
     """LLMOps for RAG: versioned prompts, a fresh index, calibrated quality gates, costs."""
-    global _debug
-    _debug = _debug or debug
+    _debug["on"] = _debug["on"] or debug
 
 
 @app.command()
@@ -176,15 +175,14 @@ def main() -> None:
     from ragwright.offline import apply_offline_defaults, quiet_library_logs
     from ragwright.redact import install_log_redaction, redact
 
-    global _debug
-    _debug = os.environ.get("RAGWRIGHT_DEBUG", "").strip().lower() in ("1", "true", "yes")
+    _debug["on"] = os.environ.get("RAGWRIGHT_DEBUG", "").strip().lower() in ("1", "true", "yes")
     apply_offline_defaults()
     quiet_library_logs()
     install_log_redaction()
     exit_on_sigterm()
 
     def traceback_if_debug(exc: BaseException) -> None:
-        if _debug:
+        if _debug["on"]:
             import traceback
 
             sys.stderr.write(redact("".join(traceback.format_exception(exc))))

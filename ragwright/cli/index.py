@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,16 +78,55 @@ def run(
             "--full", help="Rebuild every chunk into a new index version, then switch to it."
         ),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="With --docs: let that folder replace the index's documents (those not in it"
+            " are removed).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Ingest documents incrementally through the Prefect flow."""
+    """Ingest documents incrementally through the Prefect flow.
+
+    When nothing changed (documents, chunking, embedder), it says so in a fraction of a
+    second without starting Prefect; real work runs as a flow, visible in the Prefect UI.
+    """
+    from ragwright.errors import InputFileError, UserError
+    from ragwright.flows.fastpath import unchanged_summary
     from ragwright.flows.lock import ingest_lock
     from ragwright.settings import load_settings
 
     settings = load_settings()
+    folder = (docs or settings.docs_dir).expanduser()
+    if not folder.is_dir():  # before Prefect starts: one line, no flow-run noise
+        raise InputFileError("documents folder does not exist", path=folder)
+    if docs is not None and folder.resolve() != settings.docs_dir.resolve() and not replace:
+        raise UserError(
+            f"--docs {docs} is not the project's documents folder ({settings.docs_dir}):"
+            " the index holds one folder, so its documents would replace the indexed ones;"
+            " pass --replace to do that, or set docs_dir in ragwright.toml"
+        )
     # Taken here, before Prefect's API starts (seconds), so a second ingest fails at once;
     # the flow takes it again in this process, and alone when a deployment runs it.
     with ingest_lock(settings.home):
-        summary = run_ingest_flow(settings, docs_dir=docs, rebuild=full)
+        unchanged = None if full else unchanged_summary(settings, folder)
+        summary = (
+            unchanged.as_dict()
+            if unchanged is not None
+            else run_ingest_flow(settings, docs_dir=docs, rebuild=full, show_progress=not as_json)
+        )
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    if unchanged is not None:
+        console.print(
+            f"nothing to do: {unchanged.docs_unchanged} document(s) unchanged in index"
+            f" {unchanged.index_version} (the flow was not started; --full rebuilds)",
+            highlight=False,
+        )
+        return
     print_summary(summary)
 
 

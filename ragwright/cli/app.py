@@ -94,6 +94,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
 ) -> None:
     """Answer one question from the index with the RAG chain."""
+    import json
+
     from ragwright.errors import UserError
     from ragwright.rag.chain import RagChain
     from ragwright.settings import load_settings
@@ -101,15 +103,17 @@ def ask(
     if not _is_utf8(question):
         raise UserError("the question is not valid UTF-8 text; check the terminal's encoding")
     settings = load_settings()
+    _findings_are_output()
     chain = RagChain.from_settings(settings, prompt=prompt, guard=_guard(settings))
+    load_ms = chain.warm() * 1000  # so latency_ms measures the call, not a model load
     answer = chain.invoke({"question": question, "k": k})
     if as_json:
-        console.print_json(answer.model_dump_json())
+        console.print_json(json.dumps({**answer.model_dump(mode="json"), "load_ms": load_ms}))
         return
     console.print(answer.answer, markup=False, highlight=False)
     console.print(
         f"[dim]sources: {', '.join(answer.citations) or 'none'} · {answer.prompt} · "
-        f"{answer.model} · {answer.latency_ms:.0f} ms[/dim]"
+        f"{answer.model} · {answer.latency_ms:.0f} ms (models loaded in {load_ms:.0f} ms)[/dim]"
     )
     for finding in answer.findings:
         kinds = f" ({', '.join(finding.kinds)})" if finding.kinds else ""
@@ -118,6 +122,14 @@ def ask(
             f" {finding.message}{kinds}[/yellow]",
             highlight=False,
         )
+
+
+def _findings_are_output() -> None:
+    """Guardrail findings are printed under the answer; their log lines would repeat them."""
+    import logging
+
+    for name in ("ragwright.guardrails", "guardrails"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _is_utf8(text: str) -> bool:

@@ -7,15 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from ragwright.cli.output import console
+from ragwright.cli.output import console, print_json, table
 
 app = typer.Typer(help="Build, query and inspect the vector index.", no_args_is_help=True)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"ingest summary · index {summary['index_version']}", show_header=False)
+    rows = table(
+        "count",
+        "value",
+        title=f"ingest summary · index {summary['index_version']}",
+        show_header=False,
+        box=None,
+    )
     for key in (
         "files_seen",
         "docs_seen",
@@ -33,11 +38,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         "switched_alias",
     ):
         if key in summary:  # summaries recorded by older versions lack the newer counts
-            table.add_row(key.replace("_", " "), str(summary[key]))
-    table.add_row(
+            rows.add_row(key.replace("_", " "), str(summary[key]))
+    rows.add_row(
         "seconds per stage", ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items())
     )
-    console.print(table)
+    console.print(rows)
     for failure in summary["failures"]:
         where = failure["path"] + (f":{failure['line']}" if failure.get("line") else "")
         console.print(f"[yellow]skipped[/yellow] {where}: {failure['reason']}", highlight=False)
@@ -141,6 +146,7 @@ def query(
             "--hybrid/--dense", help="Fuse BM25 with dense retrieval (default: settings)."
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
 ) -> None:
     """Show the chunks the retriever returns, with scores and sources."""
     from ragwright.providers.registry import embedder_from_settings
@@ -157,21 +163,43 @@ def query(
         clauses = [{key: value} for key, value in pairs]
         filters = clauses[0] if len(clauses) == 1 else {"$and": clauses}
     retriever = Retriever(settings, embedder_from_settings(settings), chroma_client(settings))
-    table = Table("#", "score", "source", "heading", "text")
-    for rank, hit in enumerate(retriever.retrieve(text, k=k, where=filters, hybrid=hybrid), 1):
-        table.add_row(
-            str(rank),
-            f"{hit.score:.3f}",
-            hit.source,
-            hit.heading,
-            hit.text[:160].replace("\n", " "),
+    hits = retriever.retrieve(text, k=k, where=filters, hybrid=hybrid)
+    if as_json:
+        print_json(
+            [
+                {
+                    "rank": rank,
+                    "score": round(hit.score, 4),
+                    "chunk_id": hit.chunk_id,
+                    "source": hit.source,
+                    "heading": hit.heading,
+                    "text": hit.text,
+                }
+                for rank, hit in enumerate(hits, 1)
+            ]
         )
-    console.print(table)
+        return
+    rows = table("#", "score", "source", "heading", "text", keys=("#", "score", "source"))
+    for rank, hit in enumerate(hits, 1):
+        rows.add_row(str(rank), f"{hit.score:.3f}", hit.source, hit.heading, _preview(hit.text))
+    console.print(rows)
+
+
+def _preview(text: str, limit: int = 160) -> str:
+    """The start of a chunk, cut at a word (the whole chunk is in --json)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
 @app.command("status")
-def status() -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
     """Show index versions, chunk counts, embedding model and the last run's summary."""
+    from dataclasses import asdict
+
     from ragwright.flows.lock import lock_holder
     from ragwright.rag.records import IndexRecords
     from ragwright.rag.staging import StagingStore
@@ -181,39 +209,42 @@ def status() -> None:
     records = IndexRecords(settings.index_db)
     try:
         serving = records.alias(settings.collection)
-        table = Table(
-            "version",
-            "collection",
-            "model",
-            "chunking",
-            "documents",
-            "chunks",
-            "completed",
-            "serving",
-        )
+        versions = []
         for version in records.versions():
             docs = records.documents(version.version)
-            table.add_row(
-                version.version,
-                version.collection,
-                version.embedding_model,
-                f"{version.chunk_tokens}/{version.chunk_overlap}",
-                str(len(docs)),
-                str(sum(len(d.chunk_ids) for d in docs.values())),
-                version.completed_at or "building",
-                "yes" if serving and serving.version == version.version else "",
+            versions.append(
+                {
+                    **asdict(version),
+                    "documents": len(docs),
+                    "chunks": sum(len(d.chunk_ids) for d in docs.values()),
+                    "serving": bool(serving and serving.version == version.version),
+                }
             )
-        console.print(table)
         last = records.last_run()
     finally:
         records.close()
-    for staged in StagingStore.read(settings.staging_db):
+    staged = StagingStore.read(settings.staging_db)
+    holder = lock_holder(settings.home)
+    if as_json:
+        print_json(
+            {
+                "collection": settings.collection,
+                "serving": serving.version if serving else None,
+                "versions": versions,
+                "part_way": [asdict(s) for s in staged],
+                "ingest_running": holder,
+                "last_run": last,
+            }
+        )
+        return
+    for info in versions:
+        print_version(info)
+    for part in staged:
         console.print(
-            f"part-way: {staged.doc_id} {staged.chunks_staged}/{staged.chunks_total} chunks"
-            f" embedded (at {staged.updated_at}); the next run resumes it",
+            f"part-way: {part.doc_id} {part.chunks_staged}/{part.chunks_total} chunks"
+            f" embedded (at {part.updated_at}); the next run resumes it",
             highlight=False,
         )
-    holder = lock_holder(settings.home)
     if holder is not None:
         console.print(
             f"ingest running: pid {holder.get('pid', '?')} since {holder.get('since', '?')}",
@@ -223,6 +254,26 @@ def status() -> None:
         print_summary(last)
     else:
         console.print("no ingestion run yet: run `ragwright index run`")
+
+
+def print_version(info: dict[str, Any]) -> None:
+    """One index version as labelled lines: whole values at any terminal width."""
+    rows = table(
+        "field",
+        "value",
+        keys=("field",),
+        title=f"index {info['version']}" + (" · serving" if info["serving"] else ""),
+        show_header=False,
+        box=None,
+    )
+    rows.add_row("collection", info["collection"])
+    rows.add_row("model", info["embedding_model"])
+    rows.add_row("chunking", f"{info['chunk_tokens']} tokens, overlap {info['chunk_overlap']}")
+    rows.add_row("documents", str(info["documents"]))
+    rows.add_row("chunks", str(info["chunks"]))
+    rows.add_row("created", info["created_at"])
+    rows.add_row("completed", info["completed_at"] or "building")
+    console.print(rows)
 
 
 @app.command("schedule")

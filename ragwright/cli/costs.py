@@ -67,7 +67,7 @@ def report(
         print(to_csv(groups), end="")
         return
     rows = table(
-        by, "calls", "tokens in / out", "cost USD", "p50 / p95 / p99 ms", "errors", keys=(by,)
+        by, "calls", "tokens in / out", "cost USD", "p50/p95/p99 ms", "errors", keys=(by,)
     )
     for g in groups:
         cost = (
@@ -81,7 +81,7 @@ def report(
             str(g.calls),
             f"{g.prompt_tokens}{estimated} / {g.completion_tokens}",
             cost,
-            f"{g.p50_ms:.0f} / {g.p95_ms:.0f} / {g.p99_ms:.0f}",
+            f"{g.p50_ms:.0f}/{g.p95_ms:.0f}/{g.p99_ms:.0f}",
             f"{g.error_rate:.1%}",
         )
     console.print(rows)

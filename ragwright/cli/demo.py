@@ -68,6 +68,8 @@ def run_demo(
 
     console.rule("2. answer questions with the production prompt")
     chain = RagChain.from_settings(settings)
+    load_s = chain.warm()  # the answers' latency is then the call's, not the model load's
+    console.print(f"[dim]models loaded in {load_s:.1f} s[/dim]")
     for question in DEMO_QUESTIONS:
         answer = chain.invoke({"question": question, "tags": {"app": "demo"}})
         console.print(
@@ -79,7 +81,8 @@ def run_demo(
                     f"{', '.join(answer.citations) or 'none'}"
                     f" · {answer.latency_ms:.0f} ms"
                 ),
-            )
+            ),
+            soft_wrap=False,  # wrap the answer inside the panel; soft wrap cropped it
         )
 
     console.rule("3. guardrails: injection blocked, personal data redacted before the model")

@@ -66,9 +66,7 @@ def report(
     if fmt == "csv":
         print(to_csv(groups), end="")
         return
-    rows = table(
-        by, "calls", "tokens in / out", "cost USD", "p50/p95/p99 ms", "errors", keys=(by,)
-    )
+    rows = table(by, "calls", "tokens in / out", "cost USD", "p50/p95/p99 ms", "errors", keys=(by,))
     for g in groups:
         cost = (
             usd(g.cost_usd) if g.unpriced_calls == 0 else f"unknown ({g.unpriced_calls} unpriced)"

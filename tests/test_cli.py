@@ -59,7 +59,7 @@ def built(tmp_path: Path, isolated_home: Path) -> Path:
     write_docs(tmp_path / "docs")
     result = run_cli("index", "run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "docs new" in result.stdout
+    assert "documents loaded" in result.stdout
     return tmp_path
 
 
@@ -104,7 +104,7 @@ def test_ask_query_status_costs(built: Path) -> None:
     result = run_cli("index", "status", cwd=built)
     assert result.returncode == 0
     assert "yes" in result.stdout
-    assert "docs unchanged" in result.stdout
+    assert " unchanged" in result.stdout
     result = run_cli("costs", "report", "--by", "prompt", "--format", "json", cwd=built)
     assert result.returncode == 0
     rows = {row["key"]: row for row in json.loads(result.stdout)}

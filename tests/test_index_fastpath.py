@@ -109,3 +109,19 @@ def test_missing_docs_folder_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nope'}: documents folder does not exist"
     ]
+
+
+def test_summary_counts_add_up() -> None:
+    from ragwright.cli.index import summary_rows
+
+    summary = {
+        "files_seen": 7,
+        "docs_seen": 6,
+        "docs_new": 6,
+        "docs_failed": 1,
+        "chunks_added": 12,
+    }
+    rows = dict(summary_rows(summary))
+    assert rows["documents loaded"] == "6 = 6 new + 0 changed + 0 unchanged"
+    assert rows["skipped"].startswith("1 ")
+    assert rows["chunks"].startswith("12 embedded")

@@ -14,6 +14,11 @@ app = typer.Typer(help="Build, query and inspect the vector index.", no_args_is_
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    """The counts grouped so they add up: loaded = new + changed + unchanged, and so on.
+
+    "seen 6, new 6, failed 1" read as if a seventh document had appeared; the skipped
+    ones are files that were not loaded, so they are listed apart, with their reasons.
+    """
     rows = table(
         "count",
         "value",
@@ -21,24 +26,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         show_header=False,
         box=None,
     )
-    for key in (
-        "files_seen",
-        "docs_seen",
-        "docs_new",
-        "docs_changed",
-        "docs_unchanged",
-        "docs_removed",
-        "docs_kept",
-        "docs_failed",
-        "chunks_added",
-        "chunks_reused",
-        "chunks_resumed",
-        "chunks_deleted",
-        "orphans_repaired",
-        "switched_alias",
-    ):
-        if key in summary:  # summaries recorded by older versions lack the newer counts
-            rows.add_row(key.replace("_", " "), str(summary[key]))
+    for label, value in summary_rows(summary):
+        rows.add_row(label, value)
     rows.add_row(
         "seconds per stage", ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items())
     )
@@ -46,6 +35,33 @@ def print_summary(summary: dict[str, Any]) -> None:
     for failure in summary["failures"]:
         where = failure["path"] + (f":{failure['line']}" if failure.get("line") else "")
         console.print(f"[yellow]skipped[/yellow] {where}: {failure['reason']}", highlight=False)
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows; summaries recorded by older versions lack the newer counts."""
+    get = summary.get
+    rows = [
+        ("files seen", str(get("files_seen", 0))),
+        (
+            "documents loaded",
+            f"{get('docs_seen', 0)} = {get('docs_new', 0)} new + {get('docs_changed', 0)}"
+            f" changed + {get('docs_unchanged', 0)} unchanged",
+        ),
+        (
+            "documents dropped",
+            f"{get('docs_removed', 0)} removed (their file is gone);"
+            f" {get('docs_kept', 0)} kept (file unreadable this time)",
+        ),
+        ("skipped", f"{get('docs_failed', 0)} (each listed below, with the reason)"),
+        (
+            "chunks",
+            f"{get('chunks_added', 0)} embedded, {get('chunks_reused', 0)} reused"
+            f" ({get('chunks_resumed', 0)} resumed), {get('chunks_deleted', 0)} deleted",
+        ),
+        ("orphans repaired", str(get("orphans_repaired", 0))),
+        ("switched alias", "yes" if get("switched_alias") else "no"),
+    ]
+    return rows
 
 
 def run_ingest_flow(

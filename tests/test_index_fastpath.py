@@ -112,7 +112,7 @@ def test_missing_docs_folder_is_one_line(tmp_path: Path) -> None:
 
 
 def test_summary_counts_add_up() -> None:
-    from ragwright.cli.index import summary_rows
+    from ragwright.cli.index_output import summary_rows
 
     summary = {
         "files_seen": 7,

@@ -49,7 +49,8 @@ def run_demo(
     settings: Settings, golden_set: Path, console: Console, *, log_mlflow: bool = True
 ) -> DemoResult:
     from ragwright.cli.evaluation import evaluate_prompts, print_runs
-    from ragwright.cli.index import print_summary, run_ingest_flow
+    from ragwright.cli.index import run_ingest_flow
+    from ragwright.cli.index_output import print_summary
     from ragwright.costs.monitor import monitor_for
     from ragwright.errors import InputFileError
     from ragwright.evals.golden import load_golden_set

@@ -18,7 +18,7 @@ from ragwright.cli import eval as eval_cli
 from ragwright.cli import index as index_cli
 from ragwright.cli import project as project_cli
 from ragwright.cli import prompts as prompts_cli
-from ragwright.cli.output import console, err_console
+from ragwright.cli.output import console, err_console, findings_as_output
 
 if TYPE_CHECKING:
     from ragwright.rag.guard import Guard
@@ -103,7 +103,7 @@ def ask(
     if not _is_utf8(question):
         raise UserError("the question is not valid UTF-8 text; check the terminal's encoding")
     settings = load_settings()
-    _findings_are_output()
+    findings_as_output()
     chain = RagChain.from_settings(settings, prompt=prompt, guard=_guard(settings))
     load_ms = chain.warm() * 1000  # so latency_ms measures the call, not a model load
     answer = chain.invoke({"question": question, "k": k})
@@ -122,14 +122,6 @@ def ask(
             f" {finding.message}{kinds}[/yellow]",
             highlight=False,
         )
-
-
-def _findings_are_output() -> None:
-    """Guardrail findings are printed under the answer; their log lines would repeat them."""
-    import logging
-
-    for name in ("ragwright.guardrails", "guardrails"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _is_utf8(text: str) -> bool:

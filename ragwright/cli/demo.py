@@ -143,9 +143,12 @@ def _demo_prompts(settings: Settings) -> list[str]:
 
 def _show_guardrails(settings: Settings, chain: RagChain, console: Console) -> None:
     """Run the demo's hostile questions through guardrails in block and redact modes."""
+    from ragwright.cli.output import findings_as_output
     from ragwright.errors import GuardrailBlockedError
     from ragwright.guardrails import Guardrails
     from ragwright.settings import GuardrailSettings
+
+    findings_as_output()
 
     modes = GuardrailSettings(
         prompt_injection="block", pii_input="redact", groundedness="warn", pii_output="redact"

@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["console", "err_console", "print_json", "table"]
+__all__ = ["console", "err_console", "findings_as_output", "print_json", "table"]
 
 console = Console(soft_wrap=True)  # never split a path or a command across lines
 err_console = Console(stderr=True, soft_wrap=True)  # one line per error: greppable
@@ -34,3 +34,12 @@ def table(*headers: str, keys: tuple[str, ...] = (), **options: Any) -> Table:
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout, never wrapped or coloured."""
     print(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def findings_as_output() -> None:
+    """Guardrail findings are printed with the answer; their log lines would repeat them,
+    timestamped and wrapped mid-word, so a command that prints findings silences them."""
+    import logging
+
+    for name in ("ragwright.guardrails", "guardrails"):
+        logging.getLogger(name).setLevel(logging.ERROR)

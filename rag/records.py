@@ -236,6 +236,12 @@ class IndexRecords:
         return (str(row[0]), int(row[1])) if row else None
 
     @_mapped
+    def last_run_finished(self) -> bool:
+        """False when the newest ingest run never finished (a crash may have left drift)."""
+        row = self.conn.execute("SELECT finished_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return row is None or row[0] is not None
+
+    @_mapped
     def last_run(self) -> dict[str, object] | None:
         row = self.conn.execute(
             "SELECT summary FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 1"

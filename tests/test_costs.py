@@ -644,6 +644,24 @@ def test_cached_and_unknown_calls_are_priced_correctly(tmp_path: Path) -> None:
         monitor.close()
 
 
+def test_a_cached_call_of_an_unpriced_model_stays_unknown(tmp_path: Path) -> None:
+    """It was recorded as $0.0000: the cache hid that the model has no price."""
+    monitor = CostMonitor(tmp_path / "costs.db", flush_interval_s=3600)
+    try:
+        record = monitor.record_call(
+            provider="openai",
+            model="mystery",
+            operation="generate",
+            prompt=None,
+            usage=Usage(1000, 1000),
+            latency_ms=1.0,
+            cached=True,
+        )
+        assert record.cost_usd is None
+    finally:
+        monitor.close()
+
+
 def test_metered_stub_records_success_and_failure(tmp_path: Path) -> None:
     monitor = CostMonitor(tmp_path / "costs.db", flush_interval_s=3600)
     try:

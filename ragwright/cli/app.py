@@ -18,7 +18,7 @@ from ragwright.cli import eval as eval_cli
 from ragwright.cli import index as index_cli
 from ragwright.cli import project as project_cli
 from ragwright.cli import prompts as prompts_cli
-from ragwright.cli.output import console, err_console
+from ragwright.cli.output import console, err_console, findings_as_output
 
 if TYPE_CHECKING:
     from ragwright.rag.guard import Guard
@@ -39,6 +39,36 @@ app.add_typer(eval_cli.app, name="eval")
 app.add_typer(costs_cli.app, name="costs")
 app.command()(project_cli.init)
 app.command()(project_cli.demo)
+
+_debug = {"on": False}  # set by --debug or RAGWRIGHT_DEBUG=1: tracebacks for every error
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"ragwright {version('ragwright')}", highlight=False)
+        except PackageNotFoundError:  # a source checkout that was never installed
+            console.print("ragwright (not installed)", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Print a traceback for every error (also RAGWRIGHT_DEBUG=1)."),
+    ] = False,
+) -> None:
+    """LLMOps for RAG: versioned prompts, a fresh index, calibrated quality gates, costs."""
+    _debug["on"] = _debug["on"] or debug
 
 
 @app.command()
@@ -67,6 +97,8 @@ def ask(
     ] = False,
 ) -> None:
     """Answer one question from the index with the RAG chain."""
+    import json
+
     from ragwright.errors import UserError
     from ragwright.rag.chain import RagChain
     from ragwright.settings import load_settings
@@ -74,7 +106,9 @@ def ask(
     if not _is_utf8(question):
         raise UserError("the question is not valid UTF-8 text; check the terminal's encoding")
     settings = load_settings()
+    findings_as_output()
     chain = RagChain.from_settings(settings, prompt=prompt, guard=_guard(settings))
+    load_ms = chain.warm() * 1000  # so latency_ms measures the call, not a model load
     if stream:
         from ragwright.cli.stream import print_stream
 
@@ -82,14 +116,15 @@ def ask(
     else:
         answer = chain.invoke({"question": question, "k": k})
     if as_json:
-        console.print_json(answer.model_dump_json())
+        console.print_json(json.dumps({**answer.model_dump(mode="json"), "load_ms": load_ms}))
         return
     if not stream:
         console.print(answer.answer, markup=False, highlight=False)
     first = f" · first token {answer.ttft_ms:.0f} ms" if answer.ttft_ms is not None else ""
     console.print(
         f"[dim]sources: {', '.join(answer.citations) or 'none'} · {answer.prompt} · "
-        f"{answer.model} · {answer.latency_ms:.0f} ms{first}[/dim]"
+        f"{answer.model} · {answer.latency_ms:.0f} ms{first}"
+        f" (models loaded in {load_ms:.0f} ms)[/dim]"
     )
     for finding in answer.findings:
         kinds = f" ({', '.join(finding.kinds)})" if finding.kinds else ""
@@ -141,29 +176,41 @@ def serve(
 def main() -> None:
     """Run the CLI; map every error to one redacted line and an exit code.
 
-    User errors exit 2, provider errors 2, refusals (a spent hard budget, a
-    guardrail block) 1. Anything else is a bug: its traceback is printed, but
-    redacted like every other line that leaves the process.
+    Usage mistakes and user errors exit 2, provider errors 2, refusals (a spent
+    hard budget, a guardrail block) 1. Anything else is a bug: its traceback is
+    printed, redacted like every other line that leaves the process. ``--debug``
+    or ``RAGWRIGHT_DEBUG=1`` add the traceback to the one line of any error.
     """
+    import os
+
     from rich.markup import escape
 
+    from ragwright.cli.usage import is_usage_error, usage_line
     from ragwright.errors import ProviderError, RagwrightError, UserError
     from ragwright.offline import apply_offline_defaults, quiet_library_logs
     from ragwright.redact import install_log_redaction, redact
 
+    _debug["on"] = os.environ.get("RAGWRIGHT_DEBUG", "").strip().lower() in ("1", "true", "yes")
     apply_offline_defaults()
     quiet_library_logs()
     install_log_redaction()
     exit_on_sigterm()
 
+    def traceback_if_debug(exc: BaseException) -> None:
+        if _debug["on"]:
+            import traceback
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+
     def fail(label: str, exc: BaseException, code: int) -> NoReturn:
+        traceback_if_debug(exc)
         # escaped: "[redacted]" (or any [text] in a message) is not rich markup
         message = escape(redact(str(exc)))
         err_console.print(f"[bold red]{label}:[/bold red] {message}", highlight=False)
         sys.exit(code)
 
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="ragwright")
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
@@ -174,13 +221,15 @@ def main() -> None:
         fail("error", exc, getattr(exc, "exit_code", 1))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:
-        if _is_usage_error(exc):
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if is_usage_error(exc):
+            traceback_if_debug(exc)
+            line = escape(redact(usage_line(exc, typer.main.get_command(app))))
+            err_console.print(f"[bold red]error:[/bold red] {line}", highlight=False)
+            sys.exit(getattr(exc, "exit_code", 2) or 2)
         import traceback
 
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
@@ -200,14 +249,6 @@ def exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
-
-
-def _is_usage_error(exc: Exception) -> bool:
-    """Click's errors, and typer's vendored copies of them (not click subclasses)."""
-    import click
-    from typer._click.exceptions import ClickException as TyperClickException
-
-    return isinstance(exc, click.ClickException | TyperClickException)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def run_demo(
     settings: Settings, golden_set: Path, console: Console, *, log_mlflow: bool = True
 ) -> DemoResult:
     from ragwright.cli.evaluation import evaluate_prompts, print_runs
-    from ragwright.cli.index import print_summary, run_ingest_flow
+    from ragwright.cli.index import run_ingest_flow
+    from ragwright.cli.index_output import print_summary
     from ragwright.costs.monitor import monitor_for
     from ragwright.errors import InputFileError
     from ragwright.evals.golden import load_golden_set
@@ -68,6 +69,8 @@ def run_demo(
 
     console.rule("2. answer questions with the production prompt")
     chain = RagChain.from_settings(settings)
+    load_s = chain.warm()  # the answers' latency is then the call's, not the model load's
+    console.print(f"[dim]models loaded in {load_s:.1f} s[/dim]")
     for question in DEMO_QUESTIONS:
         answer = chain.invoke({"question": question, "tags": {"app": "demo"}})
         console.print(
@@ -79,7 +82,8 @@ def run_demo(
                     f"{', '.join(answer.citations) or 'none'}"
                     f" · {answer.latency_ms:.0f} ms"
                 ),
-            )
+            ),
+            soft_wrap=False,  # wrap the answer inside the panel; soft wrap cropped it
         )
 
     console.rule("3. guardrails: injection blocked, personal data redacted before the model")
@@ -139,9 +143,12 @@ def _demo_prompts(settings: Settings) -> list[str]:
 
 def _show_guardrails(settings: Settings, chain: RagChain, console: Console) -> None:
     """Run the demo's hostile questions through guardrails in block and redact modes."""
+    from ragwright.cli.output import findings_as_output
     from ragwright.errors import GuardrailBlockedError
     from ragwright.guardrails import Guardrails
     from ragwright.settings import GuardrailSettings
+
+    findings_as_output()
 
     modes = GuardrailSettings(
         prompt_injection="block", pii_input="redact", groundedness="warn", pii_output="redact"

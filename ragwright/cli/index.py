@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from ragwright.cli.output import console
+from ragwright.cli.index_output import print_summary, print_version
+from ragwright.cli.output import console, print_json, table
+
+if TYPE_CHECKING:
+    from ragwright.settings import Settings
 
 app = typer.Typer(help="Build, query and inspect the vector index.", no_args_is_help=True)
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"ingest summary · index {summary['index_version']}", show_header=False)
-    for key in (
-        "files_seen",
-        "docs_seen",
-        "docs_new",
-        "docs_changed",
-        "docs_unchanged",
-        "docs_removed",
-        "docs_kept",
-        "docs_failed",
-        "chunks_added",
-        "chunks_reused",
-        "chunks_resumed",
-        "chunks_deleted",
-        "orphans_repaired",
-        "switched_alias",
-    ):
-        if key in summary:  # summaries recorded by older versions lack the newer counts
-            table.add_row(key.replace("_", " "), str(summary[key]))
-    table.add_row(
-        "seconds per stage", ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items())
-    )
-    console.print(table)
-    for failure in summary["failures"]:
-        where = failure["path"] + (f":{failure['line']}" if failure.get("line") else "")
-        console.print(f"[yellow]skipped[/yellow] {where}: {failure['reason']}", highlight=False)
 
 
 def run_ingest_flow(
@@ -77,16 +52,55 @@ def run(
             "--full", help="Rebuild every chunk into a new index version, then switch to it."
         ),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="With --docs: let that folder replace the index's documents (those not in it"
+            " are removed).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Ingest documents incrementally through the Prefect flow."""
+    """Ingest documents incrementally through the Prefect flow.
+
+    When nothing changed (documents, chunking, embedder), it says so in a fraction of a
+    second without starting Prefect; real work runs as a flow, visible in the Prefect UI.
+    """
+    from ragwright.errors import InputFileError, UserError
+    from ragwright.flows.fastpath import unchanged_summary
     from ragwright.flows.lock import ingest_lock
     from ragwright.settings import load_settings
 
     settings = load_settings()
+    folder = (docs or settings.docs_dir).expanduser()
+    if not folder.is_dir():  # before Prefect starts: one line, no flow-run noise
+        raise InputFileError("documents folder does not exist", path=folder)
+    if docs is not None and folder.resolve() != settings.docs_dir.resolve() and not replace:
+        raise UserError(
+            f"--docs {docs} is not the project's documents folder ({settings.docs_dir}):"
+            " the index holds one folder, so its documents would replace the indexed ones;"
+            " pass --replace to do that, or set docs_dir in ragwright.toml"
+        )
     # Taken here, before Prefect's API starts (seconds), so a second ingest fails at once;
     # the flow takes it again in this process, and alone when a deployment runs it.
     with ingest_lock(settings.home):
-        summary = run_ingest_flow(settings, docs_dir=docs, rebuild=full)
+        unchanged = None if full else unchanged_summary(settings, folder)
+        summary = (
+            unchanged.as_dict()
+            if unchanged is not None
+            else run_ingest_flow(settings, docs_dir=docs, rebuild=full, show_progress=not as_json)
+        )
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    if unchanged is not None:
+        console.print(
+            f"nothing to do: {unchanged.docs_unchanged} document(s) unchanged in index"
+            f" {unchanged.index_version} (the flow was not started; --full rebuilds)",
+            highlight=False,
+        )
+        return
     print_summary(summary)
 
 
@@ -101,6 +115,7 @@ def query(
             "--hybrid/--dense", help="Fuse BM25 with dense retrieval (default: settings)."
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
 ) -> None:
     """Show the chunks the retriever returns, with scores and sources."""
     from ragwright.providers.registry import embedder_from_settings
@@ -117,22 +132,58 @@ def query(
         clauses = [{key: value} for key, value in pairs]
         filters = clauses[0] if len(clauses) == 1 else {"$and": clauses}
     retriever = Retriever(settings, embedder_from_settings(settings), chroma_client(settings))
-    table = Table("#", "score", "source", "heading", "text", "flagged")
-    for rank, hit in enumerate(retriever.retrieve(text, k=k, where=filters, hybrid=hybrid), 1):
-        table.add_row(
-            str(rank),
-            f"{hit.score:.3f}",
-            hit.source,
-            hit.heading,
-            hit.text[:160].replace("\n", " "),
-            str(hit.metadata.get("guard_injection") or ""),  # set at ingest (guardrails)
+    hits = retriever.retrieve(text, k=k, where=filters, hybrid=hybrid)
+    if as_json:
+        print_json(
+            [
+                {
+                    "rank": rank,
+                    "score": round(hit.score, 4),
+                    "chunk_id": hit.chunk_id,
+                    "source": hit.source,
+                    "heading": hit.heading,
+                    "text": hit.text,
+                    "flagged": str(hit.metadata.get("guard_injection") or ""),
+                }
+                for rank, hit in enumerate(hits, 1)
+            ]
         )
-    console.print(table)
+        return
+    rows = table(
+        "#", "score", "source", "heading", "text", "flagged", keys=("#", "score", "source")
+    )
+    for rank, hit in enumerate(hits, 1):
+        flagged = str(hit.metadata.get("guard_injection") or "")  # set at ingest (guardrails)
+        rows.add_row(
+            str(rank), f"{hit.score:.3f}", hit.source, hit.heading, _preview(hit.text), flagged
+        )
+    console.print(rows)
+
+
+def _flagged(settings: Settings, collection: str) -> list[str]:
+    """Chunks the ingest scan flagged (guardrails/documents.py), one line each."""
+    from ragwright.guardrails.documents import flagged_in_collection
+    from ragwright.rag.vectorstore import chroma_client, store_errors
+
+    with store_errors(settings):
+        return flagged_in_collection(chroma_client(settings), collection)
+
+
+def _preview(text: str, limit: int = 160) -> str:
+    """The start of a chunk, cut at a word (the whole chunk is in --json)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
 @app.command("status")
-def status() -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
     """Show index versions, chunk counts, embedding model and the last run's summary."""
+    from dataclasses import asdict
+
     from ragwright.flows.lock import lock_holder
     from ragwright.rag.records import IndexRecords
     from ragwright.rag.staging import StagingStore
@@ -142,47 +193,46 @@ def status() -> None:
     records = IndexRecords(settings.index_db)
     try:
         serving = records.alias(settings.collection)
-        table = Table(
-            "version",
-            "collection",
-            "model",
-            "chunking",
-            "documents",
-            "chunks",
-            "completed",
-            "serving",
-        )
+        versions = []
         for version in records.versions():
             docs = records.documents(version.version)
-            table.add_row(
-                version.version,
-                version.collection,
-                version.embedding_model,
-                f"{version.chunk_tokens}/{version.chunk_overlap}",
-                str(len(docs)),
-                str(sum(len(d.chunk_ids) for d in docs.values())),
-                version.completed_at or "building",
-                "yes" if serving and serving.version == version.version else "",
+            versions.append(
+                {
+                    **asdict(version),
+                    "documents": len(docs),
+                    "chunks": sum(len(d.chunk_ids) for d in docs.values()),
+                    "serving": bool(serving and serving.version == version.version),
+                }
             )
-        console.print(table)
         last = records.last_run()
     finally:
         records.close()
-    if serving is not None:  # chunks the ingest scan flagged (guardrails/documents.py)
-        from ragwright.guardrails.documents import flagged_in_collection
-        from ragwright.rag.vectorstore import chroma_client, store_errors
-
-        with store_errors(settings):
-            flagged = flagged_in_collection(chroma_client(settings), serving.collection)
-        for line in flagged:
-            console.print(f"flagged at ingest: {line}", highlight=False)
-    for staged in StagingStore.read(settings.staging_db):
+    staged = StagingStore.read(settings.staging_db)
+    holder = lock_holder(settings.home)
+    flagged = _flagged(settings, serving.collection) if serving is not None else []
+    if as_json:
+        print_json(
+            {
+                "collection": settings.collection,
+                "serving": serving.version if serving else None,
+                "versions": versions,
+                "part_way": [asdict(s) for s in staged],
+                "ingest_running": holder,
+                "last_run": last,
+                "flagged": flagged,
+            }
+        )
+        return
+    for info in versions:
+        print_version(info)
+    for line in flagged:
+        console.print(f"flagged at ingest: {line}", highlight=False)
+    for part in staged:
         console.print(
-            f"part-way: {staged.doc_id} {staged.chunks_staged}/{staged.chunks_total} chunks"
-            f" embedded (at {staged.updated_at}); the next run resumes it",
+            f"part-way: {part.doc_id} {part.chunks_staged}/{part.chunks_total} chunks"
+            f" embedded (at {part.updated_at}); the next run resumes it",
             highlight=False,
         )
-    holder = lock_holder(settings.home)
     if holder is not None:
         console.print(
             f"ingest running: pid {holder.get('pid', '?')} since {holder.get('since', '?')}",

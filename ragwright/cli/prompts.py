@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from ragwright.cli.output import console, err_console
+from ragwright.cli.output import console, err_console, print_json, table
 
 app = typer.Typer(
     help="Versioned prompts: inspect, render, lint, publish, promote, roll back.",
@@ -26,21 +26,36 @@ def _store() -> Any:
 
 
 @app.command("list")
-def list_() -> None:
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the prompts as JSON.")] = False,
+) -> None:
     """List prompts with their layer (project or built-in), versions and aliases."""
     store = _store()
-    table = Table("prompt", "layer", "versions", "aliases", "description")
+    prompts = []
     for name in store.names():
         manifest = store.manifest(name)
-        versions = [
-            v if v in manifest.versions else f"{v} (draft)" for v in store.version_ids(name)
-        ]
-        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(manifest.aliases.items()))
         layer = store.layer_of(name).name
-        if layer == "project" and name in store.names(layer="built-in"):
-            layer = "project (overrides built-in)"
-        table.add_row(name, layer, ", ".join(versions), aliases, escape(manifest.description))
-    console.print(table)
+        prompts.append(
+            {
+                "name": name,
+                "layer": layer,
+                "overrides_built_in": layer == "project" and name in store.names(layer="built-in"),
+                "versions": store.version_ids(name),
+                "published": [v for v in store.version_ids(name) if v in manifest.versions],
+                "aliases": dict(sorted(manifest.aliases.items())),
+                "description": manifest.description,
+            }
+        )
+    if as_json:
+        print_json(prompts)
+        return
+    rows = table("prompt", "layer", "versions", "aliases", "description", keys=("prompt",))
+    for p in prompts:
+        versions = [v if v in p["published"] else f"{v} (draft)" for v in p["versions"]]
+        aliases = ", ".join(f"{a}→{v}" for a, v in p["aliases"].items())
+        layer = p["layer"] + (" (overrides built-in)" if p["overrides_built_in"] else "")
+        rows.add_row(p["name"], layer, ", ".join(versions), aliases, escape(p["description"]))
+    console.print(rows)
 
 
 @app.command("copy")
@@ -59,21 +74,39 @@ def copy(
 
 
 @app.command("show")
-def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME:ALIAS")]) -> None:
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME:ALIAS")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
+) -> None:
     """Show one version: metadata, hash, template."""
     version = _store().get(ref)
     meta = version.file.meta
+    if as_json:
+        print_json(
+            {
+                "ref": version.ref,
+                "published": version.published,
+                "hash": version.hash,
+                "meta": meta.model_dump(mode="json"),
+                "body": version.file.body,
+            }
+        )
+        return
     console.print(
         f"[bold]{version.ref}[/bold] {'published' if version.published else 'draft'}"
         f" · {version.hash}"
     )
     console.print(
         f"{meta.description}\nmodel: {meta.model} · owner: {meta.owner or '-'}"
-        f" · parameters: {meta.parameters}"
+        f" · parameters: {meta.parameters}",
+        markup=False,
+        highlight=False,
     )
     for var, spec in meta.variables.items():
         console.print(
-            f"  {var}: {spec.type}{'' if spec.required else ' (optional)'}  {spec.description}"
+            f"  {var}: {spec.type}{'' if spec.required else ' (optional)'}  {spec.description}",
+            markup=False,
+            highlight=False,
         )
     console.rule()
     console.print(version.file.body, markup=False, highlight=False)
@@ -254,23 +287,28 @@ def rollback(
 
 
 @app.command("history")
-def history(name: Annotated[str, typer.Argument(help="Prompt name.")]) -> None:
+def history(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+) -> None:
     """Who changed what, when, from/to which version, with which evidence."""
-    table = Table("when", "who", "action", "alias", "from", "to", "evidence / reason")
-    for e in _store().manifest(name).history:
+    entries = _store().manifest(name).history
+    if as_json:
+        print_json([e.model_dump(mode="json") for e in entries])
+        return
+    rows = table("when (UTC)", "change", "by", "evidence / reason", keys=("when (UTC)",))
+    for e in entries:
         note = e.evidence or ""
         if e.forced:
             note = f"forced: {e.reason or ''}"
-        table.add_row(
-            e.at.isoformat(timespec="seconds"),
+        moved = f"{e.from_version} → {e.to_version}" if e.from_version else e.to_version
+        rows.add_row(
+            e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            " ".join(x for x in (e.action, e.alias, moved) if x),
             e.by,
-            e.action,
-            e.alias or "",
-            e.from_version or "",
-            e.to_version,
             note,
         )
-    console.print(table)
+    console.print(rows)
 
 
 @app.command("sync")

@@ -6,12 +6,53 @@ import csv
 import html
 import io
 import json
+import re
 from dataclasses import asdict, fields
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from ragwright.costs.store import GroupStats
 
-__all__ = ["to_csv", "to_json", "write_daily_chart"]
+__all__ = ["parse_when", "to_csv", "to_json", "usd", "write_daily_chart"]
+
+_DAYS_AGO = re.compile(r"(\d+)d")
+
+
+def parse_when(text: str, now: datetime | None = None) -> str:
+    """A report bound as the store compares it (ISO text, UTC); ValueError when not a date.
+
+    Accepts an ISO date or date-time, ``today``, ``yesterday`` and ``Nd`` (the start of
+    the day N days ago). ``--since yesterday`` once matched nothing, silently: the store
+    compared the word with timestamps as text.
+    """
+    now = now or datetime.now(UTC)
+    word = text.strip().lower()
+    midnight = datetime.combine(now.date(), datetime.min.time(), UTC)
+    if word == "today":
+        return midnight.isoformat()
+    if word == "yesterday":
+        return (midnight - timedelta(days=1)).isoformat()
+    if match := _DAYS_AGO.fullmatch(word):
+        return (midnight - timedelta(days=int(match.group(1)))).isoformat()
+    try:
+        if len(word) == 10:
+            return datetime.combine(date.fromisoformat(word), datetime.min.time(), UTC).isoformat()
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not a date: use YYYY-MM-DD, an ISO date-time, today, yesterday or 7d"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def usd(value: float | None) -> str:
+    """Dollars with the digits that matter: 0.0003 stays 0.0003 (it printed as 0.00)."""
+    if value is None:
+        return "unknown"
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.2f}"
+    digits = f"{value:.6f}".rstrip("0")
+    return digits if len(digits.split(".")[1]) >= 2 else f"{value:.2f}"
 
 
 def to_json(groups: list[GroupStats]) -> str:

@@ -119,7 +119,9 @@ class CostMonitor:
         tags: tuple[tuple[str, str], ...] = (),
         ttft_ms: float | None = None,
     ) -> CallRecord:
-        cost = 0.0 if cached else self.prices.cost(provider, model, usage)
+        cost = self.prices.cost(provider, model, usage)
+        if cached and cost is not None:  # a cache hit is free; an unpriced model stays unknown
+            cost = 0.0
         record = CallRecord(
             ts=datetime.now(UTC).isoformat(timespec="milliseconds"),
             provider=provider,

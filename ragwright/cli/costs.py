@@ -66,16 +66,10 @@ def report(
     if fmt == "csv":
         print(to_csv(groups), end="")
         return
-    rows = table(
-        by,
-        "calls",
-        "tokens in / out",
-        "cost USD",
-        "p50/p95/p99 ms",
-        "errors",
-        "first token p50/p95 ms",
-        keys=(by,),
-    )
+    # time to first token exists only for streamed calls: its column only when there are some
+    streamed = any(g.ttft_p50_ms is not None for g in groups)
+    headers = ["calls", "tokens in / out", "cost USD", "p50/p95/p99 ms", "errors"]
+    rows = table(by, *headers, *(["TTFT p50/p95 ms"] if streamed else []), keys=(by,))
     for g in groups:
         cost = (
             usd(g.cost_usd) if g.unpriced_calls == 0 else f"unknown ({g.unpriced_calls} unpriced)"
@@ -83,17 +77,18 @@ def report(
         if g.cost_usd is not None and g.unpriced_calls:
             cost = f"{usd(g.cost_usd)} + unknown ({g.unpriced_calls} unpriced)"
         estimated = "*" if g.estimated_calls else ""
-        rows.add_row(
+        cells = [
             g.key,
             str(g.calls),
             f"{g.prompt_tokens}{estimated} / {g.completion_tokens}",
             cost,
             f"{g.p50_ms:.0f}/{g.p95_ms:.0f}/{g.p99_ms:.0f}",
             f"{g.error_rate:.1%}",
-            "-"
-            if g.ttft_p50_ms is None or g.ttft_p95_ms is None
-            else f"{g.ttft_p50_ms:.0f}/{g.ttft_p95_ms:.0f}",
-        )
+        ]
+        if streamed:
+            ttft = (g.ttft_p50_ms, g.ttft_p95_ms)
+            cells.append("-" if None in ttft else f"{ttft[0]:.0f}/{ttft[1]:.0f}")
+        rows.add_row(*cells)
     console.print(rows)
     if any(g.estimated_calls for g in groups):
         console.print("* includes estimated token counts (the model reported none)")

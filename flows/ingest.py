@@ -31,6 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ragwright.errors import IndexStoreError, InputFileError, UserError
 from ragwright.flows.lock import ingest_lock
+from ragwright.guardrails.documents import scan_chunks
 from ragwright.providers.registry import embedder_from_settings
 from ragwright.rag.documents import Chunk
 from ragwright.rag.indexer import Indexer, IngestPlan, IngestSummary, LoadResult, UpsertCounts
@@ -215,7 +216,13 @@ def _run(
     console: Console | None,
 ) -> IngestSummary:
     summary = IngestSummary()
-    indexer = Indexer(settings, embedder_from_settings(settings), chroma_client(settings), records)
+    indexer = Indexer(
+        settings,
+        embedder_from_settings(settings),
+        chroma_client(settings),
+        records,
+        scan=functools.partial(scan_chunks, config=settings.guardrails),  # planted instructions
+    )
     version = indexer.target_version(rebuild=rebuild)
     summary.index_version, summary.collection = version.version, version.collection
     run_id = records.start_run(version.version)

@@ -110,8 +110,12 @@ class Indexer:
         embedder: Embedder,
         client: ClientAPI,
         records: IndexRecords,
+        scan: Callable[[list[Chunk]], list[Chunk]] | None = None,
     ) -> None:
+        """``scan`` marks each new chunk before it is embedded (the flow passes the
+        guardrails' planted-instruction scan; rag sits below guardrails, so it is handed in)."""
         self.settings = settings
+        self.scan = scan
         self.embedder = embedder
         self.client = client
         self.records = records
@@ -179,13 +183,10 @@ class Indexer:
     def chunk(
         self, documents: list[Document], progress: Progress = _noop
     ) -> dict[str, list[Chunk]]:
-        # Planted instructions are looked for here, in every chunk of a changed document.
-        from ragwright.guardrails.documents import scan_chunks
-
         result: dict[str, list[Chunk]] = {}
         for document in documents:
             chunks = chunk_document(document, self.chunking)
-            result[document.doc_id] = scan_chunks(chunks, self.settings.guardrails)
+            result[document.doc_id] = self.scan(chunks) if self.scan else chunks
             progress(1)
         return result
 

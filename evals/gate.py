@@ -11,6 +11,7 @@ regression is smaller than the margin. Absolute floors apply to the candidate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel
@@ -19,16 +20,29 @@ from ragwright.errors import UserError
 from ragwright.evals.results import (
     CaseResult,
     EvalRun,
+    MetricInfo,
     correctness_value,
     hallucination_value,
     relevance_value,
 )
 from ragwright.settings import GateSettings
 
-__all__ = ["GateResult", "RuleResult", "evaluate_gate", "paired_bootstrap_ci"]
+__all__ = [
+    "NOT_INFORMATIVE_EXIT",
+    "GateResult",
+    "RuleResult",
+    "Verdict",
+    "evaluate_gate",
+    "paired_bootstrap_ci",
+]
+
+Verdict = Literal["pass", "fail", "not_informative"]
+NOT_INFORMATIVE_EXIT = 3
+"""Exit code of a gate that could not see the change (0 pass, 1 fail, 2 usage error)."""
 
 
 class RuleResult(BaseModel):
+    id: str = ""  # stable, e.g. metric:hallucination:margin; ``rule`` is the sentence
     rule: str
     passed: bool
     candidate: float
@@ -51,7 +65,10 @@ class RegressedCase(BaseModel):
 class GateResult(BaseModel):
     candidate: str
     baseline: str
-    passed: bool
+    passed: bool  # every rule passed
+    verdict: Verdict = "pass"  # not_informative replaces a pass the rules could not earn
+    not_informative: str | None = None  # why the gate could not see the change
+    uncalibrated: list[str] = []  # LLM-judged metrics nobody measured against labels
     rules: list[RuleResult]
     regressions: list[RegressedCase]
     confidence: float
@@ -87,6 +104,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
     cs = candidate.summary
     rules = [
         RuleResult(
+            id="metric:hallucination:floor",
             rule="hallucination rate <= floor",
             passed=cs.hallucination_rate <= config.hallucination_rate_max,
             candidate=cs.hallucination_rate,
@@ -94,6 +112,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
             explanation="share of cases judged hallucinated (errors count as hallucinated)",
         ),
         RuleResult(
+            id="metric:relevance:floor",
             rule="mean relevance >= floor",
             passed=cs.mean_relevance >= config.relevance_min,
             candidate=cs.mean_relevance,
@@ -107,6 +126,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
         value: Callable[[CaseResult], float | None],
         margin: float,
         higher_is_better: bool,
+        rule_id: str,
     ) -> None:
         usable = [(value(b), value(c)) for b, c in pairs]
         kept = [(b, c) for b, c in usable if b is not None and c is not None]
@@ -123,6 +143,7 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
         direction = "drop" if higher_is_better else "rise"
         rules.append(
             RuleResult(
+                id=rule_id,
                 rule=f"{name}: no {direction} beyond margin",
                 passed=passed,
                 candidate=float(cand.mean()),
@@ -138,15 +159,48 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
             )
         )
 
-    non_inferiority("hallucination", hallucination_value, config.hallucination_margin, False)
-    non_inferiority("relevance", relevance_value, config.relevance_margin, True)
-    non_inferiority("recall@k", lambda c: c.recall_at_k, config.recall_margin, True)
-    non_inferiority("answer correctness", correctness_value, config.correctness_margin, True)
-    rules.extend(_cost_and_latency_rules(pairs, config))
+    non_inferiority(
+        "hallucination",
+        hallucination_value,
+        config.hallucination_margin,
+        False,
+        "metric:hallucination:margin",
+    )
+    non_inferiority(
+        "relevance", relevance_value, config.relevance_margin, True, "metric:relevance:margin"
+    )
+    non_inferiority(
+        "recall@k", lambda c: c.recall_at_k, config.recall_margin, True, "metric:recall_at_k:margin"
+    )
+    non_inferiority(
+        "answer correctness",
+        correctness_value,
+        config.correctness_margin,
+        True,
+        "metric:correctness:margin",
+    )
+    for info in candidate.metrics:
+        if not info.gate:
+            continue
+        if info.floor is not None:
+            rules.append(_floor_rule(info, candidate))
+        if info.margin is not None:
+            non_inferiority(
+                info.name,
+                info.value,
+                info.margin,
+                info.higher_is_better,
+                f"metric:{info.name}:margin",
+            )
+    latency = config.latency_rule == "on" or (
+        config.latency_rule == "auto" and not candidate.chat_model_local
+    )
+    rules.extend(_cost_and_latency_rules(pairs, config, latency=latency))
     if config.min_judge_balanced_accuracy is not None:
         measured = candidate.judge_balanced_accuracy
         rules.append(
             RuleResult(
+                id="judge:calibrated",
                 rule="judge calibrated",
                 passed=measured is not None and measured >= config.min_judge_balanced_accuracy,
                 candidate=measured if measured is not None else 0.0,
@@ -161,14 +215,57 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
         )
 
     regressions = sorted(_regressions(pairs), key=lambda r: -abs(r.candidate - r.baseline))[:10]
+    passed = all(rule.passed for rule in rules)
+    blind = _not_informative(baseline, candidate, pairs)
     return GateResult(
         candidate=candidate.prompt,
         baseline=baseline.prompt,
-        passed=all(rule.passed for rule in rules),
+        passed=passed,
+        verdict="fail" if not passed else ("not_informative" if blind else "pass"),
+        not_informative=blind,
+        uncalibrated=[m.name for m in candidate.metrics if m.uncalibrated_judge],
         rules=rules,
         regressions=regressions,
         confidence=config.confidence,
         bootstrap_samples=config.bootstrap_samples,
+    )
+
+
+def _not_informative(
+    baseline: EvalRun, candidate: EvalRun, pairs: list[tuple[CaseResult, CaseResult]]
+) -> str | None:
+    """Why the gate cannot see this change, or None when it can.
+
+    A chat model that ignores the prompt's wording (``local/extractive``) answers a
+    wording-only change exactly as before: every rule then "passes" on identical
+    answers, which says nothing about the change. Changes it can read (fewer
+    sources shown, a smaller ``max_tokens``) alter its answers and are gated.
+    """
+    if candidate.chat_model_reads_wording or baseline.prompt_hash == candidate.prompt_hash:
+        return None
+    if any(b.error or c.error or b.answer != c.answer for b, c in pairs):
+        return None
+    return (
+        f"{candidate.chat_model} does not read prompt wording and gave the same answer on"
+        f" all {len(pairs)} cases: this change did not reach the model. Gate it with an"
+        " endpoint model (chat_model) to measure it"
+    )
+
+
+def _floor_rule(info: MetricInfo, candidate: EvalRun) -> RuleResult:
+    assert info.floor is not None
+    mean = candidate.summary.metrics[info.name].mean
+    value = mean if mean is not None else info.worst
+    passed = value >= info.floor if info.higher_is_better else value <= info.floor
+    sign = ">=" if info.higher_is_better else "<="
+    return RuleResult(
+        id=f"metric:{info.name}:floor",
+        rule=f"{info.name} {sign} floor",
+        passed=passed,
+        candidate=value,
+        threshold=info.floor,
+        explanation=f"candidate mean {value:.3f} {sign} {info.floor:g} ({info.kind} metric;"
+        " unscored cases count as the worst value)",
     )
 
 
@@ -196,7 +293,7 @@ def _regressions(pairs: list[tuple[CaseResult, CaseResult]]) -> list[RegressedCa
 
 
 def _cost_and_latency_rules(
-    pairs: list[tuple[CaseResult, CaseResult]], config: GateSettings
+    pairs: list[tuple[CaseResult, CaseResult]], config: GateSettings, *, latency: bool = True
 ) -> list[RuleResult]:
     """Cost per case (paired) and p95 latency may not rise beyond their relative margins."""
     rules: list[RuleResult] = []
@@ -214,6 +311,7 @@ def _cost_and_latency_rules(
         allowed = config.cost_margin * base_cost
         rules.append(
             RuleResult(
+                id="metric:cost:margin",
                 rule="cost per case: no rise beyond margin",
                 passed=high <= allowed,
                 candidate=base_cost + float(diff.mean()),
@@ -229,7 +327,7 @@ def _cost_and_latency_rules(
             )
         )
     timed = [(b.latency_ms, c.latency_ms) for b, c in pairs if not (b.error or c.error)]
-    if len(timed) >= 2:
+    if latency and len(timed) >= 2:
         base = np.array([b for b, _ in timed])
         cand = np.array([c for _, c in timed])
         rng = np.random.default_rng(config.seed)
@@ -241,6 +339,7 @@ def _cost_and_latency_rules(
         allowed = max(config.latency_margin * base_p95, config.latency_slack_ms)
         rules.append(
             RuleResult(
+                id="metric:latency:margin",
                 rule="p95 latency: no rise beyond margin",
                 passed=high <= allowed,
                 candidate=float(np.quantile(cand, 0.95)),

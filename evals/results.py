@@ -17,6 +17,7 @@ from statistics import fmean
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ragwright.costs.store import percentile
+from ragwright.evals.scoring import Score
 from ragwright.redact import redact
 
 METRICS = ("hallucination", "relevance", "correctness")  # the judged metrics
@@ -25,6 +26,8 @@ __all__ = [
     "METRICS",
     "CaseResult",
     "EvalRun",
+    "MetricInfo",
+    "MetricSummary",
     "MonitorStats",
     "RunSummary",
     "correctness_value",
@@ -67,6 +70,7 @@ class CaseResult(BaseModel):
     tokens_estimated: bool = False
     cost_usd: float | None = 0.0
     error: str | None = None
+    scores: dict[str, Score] = {}  # custom metrics ([[metrics]]), by name
 
     @field_validator("error", "hallucination_detail", "relevance_reason", "correctness_reason")
     @classmethod
@@ -86,6 +90,52 @@ class CaseResult(BaseModel):
             "relevance": self.relevance_outcome,
             "correctness": self.correctness_outcome,
         }[metric]
+
+
+class MetricInfo(BaseModel):
+    """A custom metric as a run saw it: enough to aggregate and gate without the code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    higher_is_better: bool = True
+    value_range: tuple[float, float] = (0.0, 1.0)
+    uncalibrated_judge: bool = False
+    floor: float | None = None
+    margin: float | None = None
+    gate: bool = True
+
+    @property
+    def worst(self) -> float:
+        return self.value_range[0] if self.higher_is_better else self.value_range[1]
+
+    def value(self, case: CaseResult) -> float | None:
+        """The case's value for means and the gate: unscored counts as worst; n/a is None."""
+        score = case.scores.get(self.name)
+        if case.error or score is None or score.outcome != "ok":
+            return self.worst
+        return score.value
+
+
+class MetricSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mean: float | None  # None when the metric applied to no case
+    scored: int
+    errors: int
+    unparseable: int
+
+
+def summarize_metric(info: MetricInfo, cases: list[CaseResult]) -> MetricSummary:
+    values = _present(info.value(c) for c in cases)
+    outcomes = [c.scores[info.name].outcome for c in cases if info.name in c.scores]
+    return MetricSummary(
+        mean=fmean(values) if values else None,
+        scored=outcomes.count("ok"),
+        errors=outcomes.count("error"),
+        unparseable=outcomes.count("unparseable"),
+    )
 
 
 class RunSummary(BaseModel):
@@ -109,6 +159,7 @@ class RunSummary(BaseModel):
     total_tokens: int
     tokens_estimated: bool
     cost_usd: float | None  # None when any call had no known price
+    metrics: dict[str, MetricSummary] = {}  # custom metrics, by name
 
     @property
     def judge_error_count(self) -> int:
@@ -139,6 +190,7 @@ class EvalRun(BaseModel):
     golden_set_hash: str
     chat_model: str
     chat_model_local: bool
+    chat_model_reads_wording: bool = True  # False: local/extractive ignores the template text
     judge: str
     judge_local: bool
     judge_prompts: list[str] = []
@@ -146,6 +198,7 @@ class EvalRun(BaseModel):
     judge_balanced_accuracy: float | None = None
     index_version: str
     top_k: int
+    metrics: list[MetricInfo] = []  # custom metrics, in configuration order
     cases: list[CaseResult]
     summary: RunSummary
     mlflow_run_id: str | None = None
@@ -178,7 +231,7 @@ def correctness_value(case: CaseResult) -> float | None:
     return case.correctness
 
 
-def summarize(cases: list[CaseResult]) -> RunSummary:
+def summarize(cases: list[CaseResult], metrics: Iterable[MetricInfo] = ()) -> RunSummary:
     recalls = [c.recall_at_k for c in cases if c.recall_at_k is not None]
     ranks = [c.reciprocal_rank for c in cases if c.reciprocal_rank is not None]
     answerable = [c for c in cases if c.answerable]
@@ -215,4 +268,5 @@ def summarize(cases: list[CaseResult]) -> RunSummary:
         total_tokens=sum(c.total_tokens for c in cases),
         tokens_estimated=any(c.tokens_estimated for c in cases),
         cost_usd=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),
+        metrics={info.name: summarize_metric(info, cases) for info in metrics},
     )

@@ -28,11 +28,12 @@ from ragwright.evals.judges.base import (
 )
 from ragwright.evals.metrics import recall_at_k as recall
 from ragwright.evals.metrics import reciprocal_rank
-from ragwright.evals.results import CaseResult, EvalRun, summarize
+from ragwright.evals.results import CaseResult, EvalRun, MetricInfo, summarize
+from ragwright.evals.scoring import Answer, Metric, Score, score_safely
 from ragwright.providers.limits import request_slots
 from ragwright.rag.chain import RagChain
 
-__all__ = ["run_evals", "run_evals_blocking"]
+__all__ = ["chain_input", "metric_info", "reads_wording", "run_evals", "run_evals_blocking"]
 
 V = TypeVar("V", HallucinationVerdict, RelevanceVerdict, CorrectnessVerdict)
 
@@ -61,8 +62,61 @@ async def _correctness(judge: Judge, case: GoldenCase, answer: str) -> Correctne
     )
 
 
+def reads_wording(model: object) -> bool:
+    """Whether the chat model (under its cache and meter wrappers) reads the prompt's text.
+
+    ``local/extractive`` declares ``reads_wording = False``: it reads the sources, the
+    question and the length budget, so a wording-only change cannot reach it.
+    """
+    while not hasattr(model, "reads_wording") and hasattr(model, "inner"):
+        model = model.inner
+    return bool(getattr(model, "reads_wording", True))
+
+
+def chain_input(case: GoldenCase, prompt: str, run_id: str) -> dict[str, Any]:
+    """The chain's input for a case; earlier turns go in as ``history`` when there are any."""
+    data: dict[str, Any] = {
+        "question": case.question,
+        "prompt": prompt,
+        "tags": {"eval_run": run_id},
+    }
+    if case.history:
+        data["history"] = [turn.model_dump() for turn in case.history]
+    return data
+
+
+def metric_info(
+    metric: Metric, kind: str, gate: tuple[float | None, float | None, bool]
+) -> MetricInfo:
+    """What a run records about a custom metric (``gate``: floor, margin, gated)."""
+    floor, margin, gated = gate
+    return MetricInfo(
+        name=metric.name,
+        kind=kind,
+        higher_is_better=metric.higher_is_better,
+        value_range=metric.value_range,
+        uncalibrated_judge=metric.uncalibrated_judge,
+        floor=floor,
+        margin=margin,
+        gate=gated,
+    )
+
+
+async def _custom_scores(
+    metrics: Sequence[Metric], case: GoldenCase, answer: Answer
+) -> dict[str, Score]:
+    scores = await asyncio.gather(*(score_safely(m, case, answer) for m in metrics))
+    return {metric.name: score for metric, score in zip(metrics, scores, strict=True)}
+
+
 async def _run_case(  # noqa: PLR0917 - private, one caller
-    case: GoldenCase, chain: RagChain, judge: Judge, prompt: str, prices: PriceTable, run_id: str
+    case: GoldenCase,
+    chain: RagChain,
+    judge: Judge,
+    prompt: str,
+    prices: PriceTable,
+    run_id: str,
+    metrics: Sequence[Metric] = (),
 ) -> CaseResult:
     base: dict[str, Any] = {
         "case_id": case.id,
@@ -73,9 +127,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         "reference_answer": case.reference_answer,
     }
     try:
-        answer = await chain.aanswer(
-            {"question": case.question, "prompt": prompt, "tags": {"eval_run": run_id}}
-        )
+        answer = await chain.aanswer(chain_input(case, prompt, run_id))
     except ProviderError as exc:
         return CaseResult(
             **base,
@@ -86,7 +138,8 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         )
     retrieved = [c.source for c in answer.contexts]
     contexts = [c.text for c in answer.contexts]
-    hallucination, relevance, correctness = await asyncio.gather(
+    view = Answer(answer.answer, answer.answered, answer.citations, retrieved, contexts)
+    hallucination, relevance, correctness, scores = await asyncio.gather(
         _judged(
             judge.hallucination(case.question, answer.answer, contexts),
             lambda reason: HallucinationVerdict(None, None, outcome="error", detail=reason),
@@ -96,6 +149,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
             lambda reason: RelevanceVerdict(None, reason, outcome="error"),
         ),
         _correctness(judge, case, answer.answer),
+        _custom_scores(metrics, case, view),
     )
     provider, _, model = answer.model.partition("/")
     return CaseResult(
@@ -123,6 +177,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         completion_tokens=answer.usage.completion_tokens,
         tokens_estimated=answer.usage.estimated,
         cost_usd=prices.cost(provider, model, answer.usage),
+        scores=scores,
     )
 
 
@@ -140,6 +195,8 @@ async def run_evals(
     concurrency: int = 8,
     prices: PriceTable | None = None,
     progress: Callable[[int, int], None] | None = None,
+    metrics: Sequence[Metric] = (),
+    metric_infos: Sequence[MetricInfo] = (),
 ) -> list[EvalRun]:
     """Evaluate several prompt versions on the same cases, interleaved; one run each.
 
@@ -167,7 +224,7 @@ async def run_evals(
             for step in range(len(resolved)):
                 index = (position + step) % len(resolved)
                 results[index] = await _run_case(
-                    case, chain, judge, resolved[index].ref, prices, run_ids[index]
+                    case, chain, judge, resolved[index].ref, prices, run_ids[index], metrics
                 )
                 if progress is not None:
                     progress(index, 1)
@@ -199,13 +256,15 @@ async def run_evals(
                 golden_set_hash=golden.hash,
                 chat_model=chain.model.name,
                 chat_model_local=chain.model.is_local,
+                chat_model_reads_wording=reads_wording(chain.model),
                 judge=judge.name,
                 judge_local=judge.is_local,
                 judge_prompts=judge.prompt_refs,
                 index_version=chain.retriever.version.version,
                 top_k=chain.top_k,
+                metrics=list(metric_infos),
                 cases=cases,
-                summary=summarize(cases),
+                summary=summarize(cases, metric_infos),
             )
         )
     return runs
@@ -220,6 +279,8 @@ def run_evals_blocking(
     concurrency: int = 8,
     prices: PriceTable | None = None,
     progress: Callable[[int, int], None] | None = None,
+    metrics: Sequence[Metric] = (),
+    metric_infos: Sequence[MetricInfo] = (),
 ) -> list[EvalRun]:
     """Run :func:`run_evals` on a fresh event loop whose thread pool matches ``concurrency``.
 
@@ -243,9 +304,13 @@ def run_evals_blocking(
                 concurrency=concurrency,
                 prices=prices,
                 progress=progress,
+                metrics=metrics,
+                metric_infos=metric_infos,
             )
         finally:  # this loop ends here: close its connections while it still runs
             await chain.model.aclose()
             await judge.aclose()
+            for metric in metrics:
+                await metric.aclose()
 
     return asyncio.run(main())

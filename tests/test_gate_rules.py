@@ -39,6 +39,8 @@ def run(prompt: str, costs: list[float], latencies: list[float]) -> EvalRun:
         chat_model_local=False,
         judge="local/judge",
         judge_local=True,
+        calibration="shipped:local_calibration.json",  # as evaluate() cites for local/judge
+        judge_balanced_accuracy=0.9,
         index_version="v",
         top_k=5,
         cases=cases,
@@ -80,6 +82,7 @@ def test_unpriced_runs_skip_the_cost_rule() -> None:
 def test_uncalibrated_judge_cannot_pass_when_a_floor_is_set() -> None:
     base = run("p@v1", [0.0] * 10, [100.0] * 10)
     cand = run("p@v2", [0.0] * 10, [100.0] * 10)
+    cand.judge_balanced_accuracy, cand.calibration = None, None
     config = GateSettings(min_judge_balanced_accuracy=0.85)
     refused = evaluate_gate(base, cand, config)
     assert not refused.passed
@@ -88,9 +91,10 @@ def test_uncalibrated_judge_cannot_pass_when_a_floor_is_set() -> None:
     assert evaluate_gate(base, cand, config).passed
     cand.judge_balanced_accuracy = 0.80
     assert not evaluate_gate(base, cand, config).passed
-    assert not any(
-        r.rule == "judge calibrated" for r in evaluate_gate(base, cand, GateSettings()).rules
-    )
+    # the default floor is 0.80: a judge measured at 0.80 passes it, unset turns it off
+    assert rule(evaluate_gate(base, cand, GateSettings()), "judge calibrated").passed  # type: ignore[attr-defined]
+    off = GateSettings(min_judge_balanced_accuracy=None)
+    assert not any(r.rule == "judge calibrated" for r in evaluate_gate(base, cand, off).rules)
 
 
 def test_html_report_has_per_tag_bars() -> None:

@@ -25,7 +25,13 @@ from ragwright.prompts.store import PromptStore
 from ragwright.providers.base import ChatModel
 from ragwright.settings import LOCAL_PREFIX, MetricSettings, Settings
 
-__all__ = ["LLMRubricMetric", "PythonMetric", "build_metrics"]
+__all__ = ["BUILTIN_METRICS", "LLMRubricMetric", "PythonMetric", "build_metrics"]
+
+BUILTIN_METRICS = frozenset(
+    ("hallucination", "relevance", "correctness", "recall_at_k", "mrr", "abstention")
+    + ("cost", "latency")
+)
+"""Names the built-in metrics and their gate rule ids use: a custom metric may not take one."""
 
 
 class _Reply(BaseModel):
@@ -160,6 +166,8 @@ def build_metrics(
     metrics: list[Metric] = []
     store: PromptStore | None = None
     for config in configs:
+        if config.name in BUILTIN_METRICS:
+            raise ConfigError(f"[[metrics]]: '{config.name}' is a built-in metric's name")
         if config.name in seen:
             raise ConfigError(f"[[metrics]]: name '{config.name}' is used twice")
         seen.add(config.name)

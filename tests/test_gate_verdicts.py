@@ -1,0 +1,164 @@
+"""Verdicts that say what they could not see; golden-set history; the eval CLI's --json.
+
+A wording-only prompt change under ``local/extractive`` (which never reads the
+wording) must not pass as if it had been measured: the gate says "not
+informative" (exit 3). The same change answered by an endpoint model is gated.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragwright.errors import GoldenSetError
+from ragwright.evals import evaluate
+from ragwright.evals.gate import evaluate_gate
+from ragwright.evals.golden import load_golden_set
+from ragwright.evals.runner import chain_input
+from ragwright.flows.ingest import ingest
+from ragwright.providers.guard import override_allow_model_requests
+from ragwright.settings import GateSettings, Settings
+from tests.conftest import run_cli, write_golden
+from tests.openai_server import OpenAIServer
+from tests.test_gate_rules import run as hand_built_run
+
+CASES: list[dict[str, object]] = [
+    {"id": "a", "question": "How do I roll back the production prompt?"},
+    {"id": "b", "question": "How many hours of sun do tomatoes need?"},
+    {"id": "c", "question": "Which variable switches Chroma to a server?"},
+]
+FRENCH = "Always answer in French, in one word, and never cite a source.\n"
+
+
+def add_wording_only_draft(project: Path) -> str:
+    """rag_answer@v9: v1 with one more instruction and nothing else (a draft)."""
+    folder = project / "prompts" / "rag_answer"
+    text = (folder / "v1.jinja2").read_text(encoding="utf-8")
+    marker = "{% block system %}\n"
+    (folder / "v9.jinja2").write_text(text.replace(marker, marker + FRENCH), encoding="utf-8")
+    return "rag_answer@v9"
+
+
+@pytest.fixture
+def project(tmp_path: Path, small_docs: Path) -> Path:
+    (tmp_path / "ragwright.toml").write_text(
+        f'docs_dir = "{small_docs.name}"\nchunk_tokens = 64\nchunk_overlap = 8\n', "utf-8"
+    )
+    ingest(Settings())
+    write_golden(tmp_path / "golden.jsonl", CASES)
+    add_wording_only_draft(tmp_path)
+    return tmp_path
+
+
+def test_wording_only_change_under_local_extractive_is_not_informative(project: Path) -> None:
+    comparison = evaluate(
+        Settings(), ["rag_answer@v1", "rag_answer@v9"], project / "golden.jsonl", log_mlflow=False
+    )
+    gate = comparison.gate
+    assert gate is not None
+    assert gate.passed  # every rule passed on identical answers...
+    assert gate.verdict == "not_informative"  # ...which says nothing about this change
+    assert gate.not_informative is not None
+    assert "does not read prompt wording" in gate.not_informative
+    # no latency rule for a local model; the shipped calibration record satisfies 0.80
+    assert not any(r.id == "metric:latency:margin" for r in gate.rules)
+    [judge_rule] = [r for r in gate.rules if r.id == "judge:calibrated"]
+    assert judge_rule.passed
+    assert comparison.runs[-1].calibration == "shipped:local_calibration.json"
+    report = next(p for p in comparison.reports if p.suffix == ".md").read_text("utf-8")
+    assert report.splitlines()[0].endswith("gate not informative for this change")
+
+
+def test_same_change_with_an_endpoint_model_is_gated(project: Path) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        system = body["messages"][0]["content"]  # an endpoint reads the instructions
+        return "Oui." if "French" in system else "Use ragwright prompts rollback [rollback.md]."
+
+    with OpenAIServer(default=reply) as server, override_allow_model_requests(True):
+        settings = Settings(
+            chat_model="gpt-4o-mini", openai_base_url=server.base_url, openai_max_retries=0
+        )
+        comparison = evaluate(
+            settings, ["rag_answer@v1", "rag_answer@v9"], project / "golden.jsonl", log_mlflow=False
+        )
+    gate = comparison.gate
+    assert gate is not None
+    assert gate.not_informative is None
+    assert gate.verdict == "fail"  # one-word French answers lose relevance
+    assert any(r.id == "metric:latency:margin" for r in gate.rules)  # on for endpoints
+
+
+def test_latency_rule_follows_the_setting() -> None:
+    base = hand_built_run("p@v1", [0.0] * 10, [100.0] * 10)
+    cand = hand_built_run("p@v2", [0.0] * 10, [100.0] * 10)
+    for run in (base, cand):
+        run.chat_model_local = True
+
+    def ids(config: GateSettings) -> set[str]:
+        return {r.id for r in evaluate_gate(base, cand, config).rules}
+
+    assert "metric:latency:margin" not in ids(GateSettings())
+    assert "metric:latency:margin" in ids(GateSettings(latency_rule="on"))
+    assert all(r.id for r in evaluate_gate(base, cand, GateSettings(latency_rule="on")).rules)
+
+
+def test_gate_cli_json_and_exit_code_3(project: Path) -> None:
+    done = run_cli(
+        "eval", "gate", "--candidate", "rag_answer@v9", "--baseline", "rag_answer@v1",
+        "--golden-set", "golden.jsonl", "--no-mlflow", "--json",
+        cwd=project,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    data = json.loads(done.stdout)  # stdout carries only the JSON
+    assert data["version"] == 1
+    assert data["verdict"] == "not_informative"
+    assert [r["prompt"] for r in data["runs"]] == ["rag_answer@v1", "rag_answer@v9"]
+    assert set(data["runs"][0]["metrics"]) >= {"hallucination_rate", "mean_relevance", "mrr"}
+    rule = data["gate"]["rules"][0]
+    assert set(rule) >= {"id", "rule", "passed", "candidate", "ci_low", "ci_high", "threshold"}
+
+
+def test_bad_metrics_table_is_one_line_exit_2(project: Path) -> None:
+    toml = project / "ragwright.toml"
+    toml.write_text(
+        toml.read_text("utf-8")
+        + textwrap.dedent(
+            """
+            [[metrics]]
+            name = "p"
+            kind = "python"
+            function = "not_a_module:f"
+            """
+        ),
+        "utf-8",
+    )
+    done = run_cli("eval", "run", "--golden-set", "golden.jsonl", "--no-mlflow", cwd=project)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot import 'not_a_module'" in done.stderr
+
+
+def test_golden_history_is_validated_and_passed_to_the_chain(tmp_path: Path) -> None:
+    turns = [
+        {"role": "user", "content": "Tell me about prompts."},
+        {"role": "assistant", "content": "They are versioned."},
+    ]
+    path = write_golden(
+        tmp_path / "g.jsonl", [{"id": "a", "question": "And rollback?", "history": turns}]
+    )
+    [case] = load_golden_set(path).cases
+    assert chain_input(case, "rag_answer@v1", "r1")["history"] == turns
+    [plain] = load_golden_set(write_golden(tmp_path / "p.jsonl", CASES[:1])).cases
+    assert "history" not in chain_input(plain, "rag_answer@v1", "r1")
+    bad = write_golden(
+        tmp_path / "bad.jsonl",
+        [CASES[0], {"id": "z", "question": "q", "history": [{"role": "system", "content": "x"}]}],
+    )
+    with pytest.raises(GoldenSetError) as caught:
+        load_golden_set(bad)
+    assert ":2" in str(caught.value)
+    assert "history.0.role" in str(caught.value)

@@ -28,8 +28,16 @@ from ragwright.settings import LOCAL_PREFIX, MetricSettings, Settings
 __all__ = ["BUILTIN_METRICS", "LLMRubricMetric", "PythonMetric", "build_metrics"]
 
 BUILTIN_METRICS = frozenset(
-    ("hallucination", "relevance", "correctness", "recall_at_k", "mrr", "abstention")
-    + ("cost", "latency")
+    {
+        "hallucination",
+        "relevance",
+        "correctness",
+        "recall_at_k",
+        "mrr",
+        "abstention",
+        "cost",
+        "latency",
+    }
 )
 """Names the built-in metrics and their gate rule ids use: a custom metric may not take one."""
 

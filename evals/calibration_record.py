@@ -1,4 +1,6 @@
-"""Which calibration record an eval run cites, so the gate's judge rule can check it.
+"""Calibration records: written by ``eval calibrate --write``, cited by every eval run.
+
+Records live in ``<home>/calibration/<judge>-<labels hash>.json``.
 
 The project's own record (``ragwright eval calibrate --write``, newest first)
 wins: a threshold learned on dialogue should not silently gate QA. Without one,
@@ -12,20 +14,99 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragwright.settings import Settings
+from ragwright.evals.judges.base import Judge
+from ragwright.evals.judges.local import WEIGHTS_PATH, LogisticWeights
 
-__all__ = ["SHIPPED_RECORD", "cited_calibration", "shipped_record"]
+if TYPE_CHECKING:
+    from ragwright.evals.calibration_labels import Labels
+    from ragwright.evals.calibration_run import CalibrationResult
+    from ragwright.settings import Settings
+
+__all__ = [
+    "SHIPPED_RECORD",
+    "cited_calibration",
+    "latest_calibration",
+    "record_path",
+    "shipped_record",
+    "write_calibration_record",
+]
 
 SHIPPED_RECORD = Path(__file__).parent / "judges" / "local_calibration.json"
 
 
+def _safe_name(judge_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", judge_name)
+
+
+def record_path(settings: Settings, judge_name: str, labels_sha256: str) -> Path:
+    """``<home>/calibration/<judge>-<labels sha256[:12]>.json`` (``/`` in names becomes ``_``)."""
+    return settings.home / "calibration" / f"{_safe_name(judge_name)}-{labels_sha256[:12]}.json"
+
+
+def write_calibration_record(
+    settings: Settings,
+    judge: Judge,
+    labels: Labels,
+    result: CalibrationResult,
+    *,
+    limit: int | None = None,
+) -> Path:
+    """Write the record that eval runs cite; one file per (judge, labels file)."""
+    weights: LogisticWeights | None = getattr(judge, "weights", None)
+    record: dict[str, Any] = {
+        "kind": "hallucination",
+        "judge": judge.name,
+        "judge_local": judge.is_local,
+        "weights_file": WEIGHTS_PATH.name if isinstance(weights, LogisticWeights) else None,
+        "weights_sha256": weights.sha256 if isinstance(weights, LogisticWeights) else None,
+        "labels_path": str(labels.path.resolve()),
+        "labels_sha256": labels.sha256,
+        "limit": limit,
+        "n": result.n,
+        "judged": result.judged,
+        "errors": result.errors,
+        "error_lines": result.error_lines[:100],
+        "positives": result.positives,
+        "metrics": result.metrics,
+        "baseline": {
+            "name": "content-word share",
+            "threshold": result.baseline_threshold,
+            "metrics": result.baseline_metrics,
+        },
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    path = record_path(settings, judge.name, labels.sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def latest_calibration(settings: Settings, judge_name: str) -> dict[str, Any] | None:
+    """The most recent calibration record of ``judge_name`` (with its ``record_path``), or None."""
+    folder = settings.home / "calibration"
+    best: dict[str, Any] | None = None
+    for path in folder.glob(f"{_safe_name(judge_name)}-*.json"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a half-written or foreign file is not a record
+        if not isinstance(record, dict) or record.get("judge") != judge_name:
+            continue
+        record["record_path"] = str(path)
+        if best is None or str(record.get("created_at", "")) > str(best.get("created_at", "")):
+            best = record
+    return best
+
+
 def shipped_record(judge_name: str) -> dict[str, Any] | None:
     """The packaged record of ``judge_name`` if it still matches the shipped weights."""
-    from ragwright.evals.judges.local import WEIGHTS_PATH
-
     if judge_name != "local/judge" or not SHIPPED_RECORD.is_file():
         return None
     record: dict[str, Any] = json.loads(SHIPPED_RECORD.read_text(encoding="utf-8"))
@@ -35,8 +116,6 @@ def shipped_record(judge_name: str) -> dict[str, Any] | None:
 
 def cited_calibration(settings: Settings, judge_name: str) -> tuple[str | None, float | None]:
     """(record name, balanced accuracy) for a run's judge; (None, None) when uncalibrated."""
-    from ragwright.evals.calibration import latest_calibration
-
     record = latest_calibration(settings, judge_name)
     if record is not None:
         name = Path(str(record["record_path"])).name

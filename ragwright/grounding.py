@@ -29,6 +29,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from ragwright.linear import check_model
 from ragwright.providers.base import Embedder
 from ragwright.text import content_words, numbers, sentences, words
 
@@ -235,10 +236,9 @@ class LogisticWeights:
         data = path.read_bytes()
         raw = json.loads(data)
         model = raw["model"]
+        check_model(model, FEATURES, str(path))  # the schema shared with guardrails
         features = tuple(str(f) for f in model["features"])
         vectors = [tuple(float(v) for v in model[key]) for key in ("mean", "scale", "coef")]
-        if any(len(v) != len(features) for v in vectors) or set(features) - set(FEATURES):
-            raise ValueError(f"{path}: weights do not match the judge's features {FEATURES}")
         return cls(
             features=features,
             mean=vectors[0],

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragwright.costs.monitor import monitor_for
-from ragwright.costs.store import open_cost_store
+from ragwright.costs.store import GroupStats, open_cost_store
 from ragwright.evals.calibration_record import cited_calibration
 from ragwright.evals.custom import build_metrics
 from ragwright.evals.gate import GateResult, evaluate_gate
@@ -124,18 +124,24 @@ def _attach_monitor_stats(settings: Settings, runs: list[EvalRun]) -> None:
     """Cost and model latency per run, as the cost monitor recorded them."""
     monitor_for(settings).flush()
     store = open_cost_store(settings.costs_target)
+    since = runs[0].started_at.isoformat()
     try:
-        by_tag = {g.key: g for g in store.group("tag", since=runs[0].started_at.isoformat())}
+        by_tag = {g.key: g for g in store.group("tag", since=since)}
+        judging = next((g for g in store.group("operation", since=since) if g.key == "judge"), None)
     finally:
         store.close()
     for run in runs:
-        stats = by_tag.get(f"eval_run={run.run_id}")
-        if stats is not None:
-            run.monitor = MonitorStats(
-                calls=stats.calls,
-                tokens=stats.prompt_tokens + stats.completion_tokens,
-                estimated_calls=stats.estimated_calls,
-                cost_usd=stats.cost_usd,
-                p50_ms=stats.p50_ms,
-                p95_ms=stats.p95_ms,
-            )
+        if (stats := by_tag.get(f"eval_run={run.run_id}")) is not None:
+            run.monitor = _stats(stats)
+        run.judge_monitor = _stats(judging) if judging is not None else None
+
+
+def _stats(group: GroupStats) -> MonitorStats:
+    return MonitorStats(
+        calls=group.calls,
+        tokens=group.prompt_tokens + group.completion_tokens,
+        estimated_calls=group.estimated_calls,
+        cost_usd=group.cost_usd,
+        p50_ms=group.p50_ms,
+        p95_ms=group.p95_ms,
+    )

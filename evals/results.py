@@ -203,6 +203,9 @@ class EvalRun(BaseModel):
     summary: RunSummary
     mlflow_run_id: str | None = None
     monitor: MonitorStats | None = None
+    # Judge calls (LLM judges and rubric metrics) of the whole evaluation this run was part
+    # of: versions are judged interleaved, so the spend is shared, not split per version.
+    judge_monitor: MonitorStats | None = None
 
 
 def hallucination_value(case: CaseResult) -> float:

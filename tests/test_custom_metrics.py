@@ -264,6 +264,8 @@ def test_llm_rubric_metric_gates(tmp_path: Path, small_docs: Path) -> None:
     assert not floor.passed
     assert floor.candidate == pytest.approx((2 + 1 + 2) / 3)  # unparseable counts as 1
     assert gate.uncalibrated == ["tone"]
+    assert run.judge_monitor is not None  # rubric calls are judge spend, shown in the table
+    assert run.judge_monitor.calls >= 6  # 3 cases x 2 versions, plus the repair retries
     assert "tone (uncalibrated)" in (tmp_path / "home").joinpath("reports").glob(
         "*.md"
     ).__next__().read_text(encoding="utf-8")

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from ragwright.cli.evaluation import print_runs
 from ragwright.errors import GoldenSetError
 from ragwright.evals import evaluate
 from ragwright.evals.gate import evaluate_gate
@@ -71,6 +73,17 @@ def test_wording_only_change_under_local_extractive_is_not_informative(project: 
     assert comparison.runs[-1].calibration == "shipped:local_calibration.json"
     report = next(p for p in comparison.reports if p.suffix == ".md").read_text("utf-8")
     assert report.splitlines()[0].endswith("gate not informative for this change")
+    # the terminal table at 80 columns: wrapped, nothing cropped, the verdict first
+    console = Console(width=80, record=True, color_system=None)
+    print_runs(console, comparison)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert text.index("not informative") < text.index("hallucination rate")
+    assert "NOT INFORMATIVE" in text
+    for run in comparison.runs:
+        assert f"{run.summary.hallucination_rate:.3f}" in text
+        assert f"{run.summary.mean_relevance:.2f}" in text
+    assert "…" not in text  # no cell was cut short
 
 
 def test_same_change_with_an_endpoint_model_is_gated(project: Path) -> None:

@@ -61,6 +61,7 @@ def _run(run: EvalRun) -> dict[str, Any]:
         "metrics": builtin,
         "custom_metrics": custom,
         "monitor": run.monitor.model_dump() if run.monitor else None,
+        "judge_monitor": run.judge_monitor.model_dump() if run.judge_monitor else None,
     }
 
 

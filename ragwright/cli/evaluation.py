@@ -132,6 +132,15 @@ def print_runs(console: Console, comparison: Comparison) -> None:
         ),
         ("cost (monitor)", [fmt_cost(r.monitor.cost_usd) if r.monitor else "n/a" for r in runs]),
         (
+            "judge calls / cost (all versions)",
+            [
+                f"{r.judge_monitor.calls} / {fmt_cost(r.judge_monitor.cost_usd)}"
+                if r.judge_monitor
+                else "n/a"
+                for r in runs
+            ],
+        ),
+        (
             "errors (answer / judge)",
             [f"{r.summary.errors} / {r.summary.judge_error_count}" for r in runs],
         ),

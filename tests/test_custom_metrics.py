@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from ragwright.errors import ConfigError
-from ragwright.evals import Answer, Score, evaluate
+from ragwright.evals import Answer, Metric, Score, evaluate
 from ragwright.evals.custom import build_metrics
 from ragwright.evals.golden import GoldenCase
 from ragwright.flows.ingest import ingest
@@ -269,3 +269,37 @@ def test_llm_rubric_metric_gates(tmp_path: Path, small_docs: Path) -> None:
     assert "tone (uncalibrated)" in (tmp_path / "home").joinpath("reports").glob(
         "*.md"
     ).__next__().read_text(encoding="utf-8")
+
+
+class AnswerLength(Metric):
+    """A Metric subclass in user code, passed straight to the runner."""
+
+    name = "answer_words"
+    higher_is_better = False
+    value_range = (0.0, 1000.0)
+
+    async def score(self, case: GoldenCase, answer: Answer) -> Score:
+        return Score(value=float(len(answer.text.split())))
+
+
+def test_metric_subclass_through_the_runner(tmp_path: Path, small_docs: Path) -> None:
+    from ragwright.evals.golden import load_golden_set
+    from ragwright.evals.judges.local import LocalJudge
+    from ragwright.evals.runner import metric_info, run_evals_blocking
+    from ragwright.providers.registry import embedder_from_settings
+    from ragwright.rag import RagChain
+
+    settings = Settings(docs_dir=small_docs, chunk_tokens=64, chunk_overlap=8)
+    ingest(settings)
+    metric = AnswerLength()
+    [run] = run_evals_blocking(
+        RagChain.from_settings(settings),
+        load_golden_set(write_golden(tmp_path / "g.jsonl", CASES)),
+        LocalJudge(embedder_from_settings(settings)),
+        prompts=["rag_answer@v1"],
+        metrics=[metric],
+        metric_infos=[metric_info(metric, "custom", (None, None, True))],
+    )
+    words = [len(c.answer.split()) for c in run.cases]
+    assert [c.scores["answer_words"].value for c in run.cases] == words
+    assert run.summary.metrics["answer_words"].mean == pytest.approx(sum(words) / 3)

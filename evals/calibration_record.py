@@ -31,6 +31,7 @@ __all__ = [
     "SHIPPED_RECORD",
     "cited_calibration",
     "latest_calibration",
+    "project_threshold",
     "record_path",
     "shipped_record",
     "write_calibration_record",
@@ -73,6 +74,10 @@ def write_calibration_record(
         "error_lines": result.error_lines[:100],
         "positives": result.positives,
         "metrics": result.metrics,
+        "judge_threshold": weights.threshold if isinstance(weights, LogisticWeights) else None,
+        # local judge: the threshold it uses from now on in this project (see judge_from_settings)
+        "threshold": result.fitted_threshold if isinstance(weights, LogisticWeights) else None,
+        "metrics_at_threshold": result.fitted_metrics,
         "baseline": {
             "name": "content-word share",
             "threshold": result.baseline_threshold,
@@ -114,11 +119,25 @@ def shipped_record(judge_name: str) -> dict[str, Any] | None:
     return record if record.get("weights_sha256") == weights else None
 
 
+def project_threshold(settings: Settings, judge_name: str) -> float | None:
+    """The threshold the project's newest record fitted for ``judge_name``, if any."""
+    record = latest_calibration(settings, judge_name)
+    value = record.get("threshold") if record is not None else None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def cited_calibration(settings: Settings, judge_name: str) -> tuple[str | None, float | None]:
-    """(record name, balanced accuracy) for a run's judge; (None, None) when uncalibrated."""
+    """(record name, balanced accuracy) for a run's judge; (None, None) when uncalibrated.
+
+    A project record that fitted a threshold cites the metrics at that threshold
+    (what the judge now uses); otherwise the metrics at the judge's own threshold.
+    """
     record = latest_calibration(settings, judge_name)
     if record is not None:
         name = Path(str(record["record_path"])).name
+        if record.get("threshold") is not None and record.get("metrics_at_threshold"):
+            accuracy = record["metrics_at_threshold"].get("balanced_accuracy")
+            return name, float(accuracy) if accuracy is not None else None
     elif (record := shipped_record(judge_name)) is not None:
         name = f"shipped:{SHIPPED_RECORD.name}"
     else:

@@ -73,6 +73,11 @@ class CalibrationResult:
     metrics: dict[str, float | None]
     baseline_threshold: float
     baseline_metrics: dict[str, float | None]
+    # The score cut that maximises balanced accuracy on these labels, and the metrics
+    # there (in-sample: optimistic). ``eval calibrate --write`` makes the local judge
+    # use it, so a threshold learned on dialogue does not silently gate another domain.
+    fitted_threshold: float | None = None
+    fitted_metrics: dict[str, float | None] | None = None
 
 
 def run_calibration(
@@ -107,7 +112,16 @@ def run_calibration(
     if baseline_threshold is None:
         baseline_threshold = float(default_weights().raw["baselines"]["content_word_share"])
     shares = np.array([content_word_share(e.answer, "\n\n".join(e.contexts)) for e in examples])
+    fitted: float | None = None
+    if len(set(truth)) == 2:
+        from ragwright.evals.calibration_fit import best_threshold
+
+        fitted = round(best_threshold(scores, truth, above=True), 6)
     return CalibrationResult(
+        fitted_threshold=fitted,
+        fitted_metrics=None
+        if fitted is None
+        else binary_metrics(truth, [v >= fitted for v in scores], scores),
         n=len(examples),
         judged=len(ok),
         errors=len(failed),

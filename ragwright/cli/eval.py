@@ -230,8 +230,20 @@ def calibrate(
             "metrics cover the judged rows only[/yellow]",
             highlight=False,
         )
+    if result.fitted_threshold is not None and result.fitted_metrics is not None:
+        ba = result.fitted_metrics.get("balanced_accuracy")
+        console.print(
+            f"best threshold on these labels: {result.fitted_threshold:.3f}"
+            + (f" (balanced accuracy {ba:.3f}, in-sample)" if ba is not None else ""),
+            highlight=False,
+        )
     if write:
         path = write_calibration_record(settings, scorer, labelled, result, limit=limit)
         console.print(f"record: {path}", highlight=False)
+        if getattr(scorer, "weights", None) is not None and result.fitted_threshold is not None:
+            console.print(
+                f"{scorer.name} now uses threshold {result.fitted_threshold:.3f} in this project",
+                highlight=False,
+            )
     else:
         console.print("[dim]record not written (pass --write to save it)[/dim]")

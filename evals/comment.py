@@ -74,16 +74,20 @@ def _headline(outcomes: Sequence[CandidateOutcome]) -> str:
     if not gated:
         return "✅ nothing to gate: this branch adds, edits or publishes no answer-prompt version"
     blind = sum(o.status == "not_informative" for o in outcomes)
-    if blind:  # first: a pass next to it would be read as covering this change too
-        return (
-            f"🔍 not informative for {blind} of {len(gated)} candidate(s):"
-            " the gate could not see the change"
-        )
+    # first, before any pass: a pass next to it would be read as covering this change too
+    unseen = (
+        f"🔍 not informative for {blind} of {len(gated)} candidate(s):"
+        " the gate could not see the change"
+    )
     if errors:
-        return f"⚠️ {errors} of {len(gated)} candidate(s) could not be gated"
-    if failed:
-        return f"❌ {failed} of {len(gated)} candidate(s) failed the gate"
-    return f"✅ {len(gated)} candidate(s) passed the gate"
+        head = f"⚠️ {errors} of {len(gated)} candidate(s) could not be gated"
+    elif failed:
+        head = f"❌ {failed} of {len(gated)} candidate(s) failed the gate"
+    elif blind:
+        return unseen
+    else:
+        return f"✅ {len(gated)} candidate(s) passed the gate"
+    return f"{head}; {unseen}" if blind else head
 
 
 def render_comment(

@@ -175,3 +175,22 @@ def test_golden_history_is_validated_and_passed_to_the_chain(tmp_path: Path) -> 
         load_golden_set(bad)
     assert ":2" in str(caught.value)
     assert "history.0.role" in str(caught.value)
+
+
+def test_pr_comment_shows_not_informative_first_and_exits_3() -> None:
+    from ragwright.evals.comment import CandidateOutcome, exit_code, render_comment
+
+    blind = CandidateOutcome(
+        "rag_answer@v9", "rag_answer:production", "added", "not_informative", "same answers",
+        local_answerer=True,
+    )  # fmt: skip
+    passed = CandidateOutcome("other@v2", "other:production", "added", "passed", "9 rules passed")
+    text = render_comment([passed, blind], base="origin/main")
+    headline = text.splitlines()[1]
+    assert "not informative for 1 of 2" in headline
+    assert "What this verdict cannot see" in text
+    assert exit_code([passed, blind]) == 3
+    failed = CandidateOutcome("x@v2", "x:production", "added", "failed", "relevance")
+    assert exit_code([passed, blind, failed]) == 1  # a failure outranks it
+    both = render_comment([passed, blind, failed], base="origin/main").splitlines()[1]
+    assert both.index("failed the gate") < both.index("not informative for 1 of 3")

@@ -194,3 +194,13 @@ def test_pr_comment_shows_not_informative_first_and_exits_3() -> None:
     assert exit_code([passed, blind, failed]) == 1  # a failure outranks it
     both = render_comment([passed, blind, failed], base="origin/main").splitlines()[1]
     assert both.index("failed the gate") < both.index("not informative for 1 of 3")
+
+
+def test_reports_say_when_the_judge_is_uncalibrated() -> None:
+    from ragwright.evals.report import render_html, render_markdown
+
+    run = hand_built_run("p@v1", [0.0] * 3, [100.0] * 3)
+    assert "Uncalibrated judge" not in render_markdown([run], None)
+    run.calibration, run.judge_balanced_accuracy, run.judge = None, None, "openai/gpt-4o-mini"
+    assert "**Uncalibrated judge:** `openai/gpt-4o-mini`" in render_markdown([run], None)
+    assert "none: uncalibrated judge" in render_html([run], None)

@@ -165,6 +165,7 @@ def print_runs(console: Console, comparison: Comparison) -> None:
     labels = {
         f"model {r.chat_model}{' (local)' if r.chat_model_local else ''}"
         f" · judge {r.judge}{' (local)' if r.judge_local else ''}"
+        f"{'' if r.calibration else ' (uncalibrated)'}"
         for r in runs
     }
     console.print(f"[dim]{'; '.join(sorted(labels))}[/dim]")

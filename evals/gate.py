@@ -214,7 +214,9 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
             )
         )
 
-    regressions = sorted(_regressions(pairs), key=lambda r: -abs(r.candidate - r.baseline))[:10]
+    regressions = sorted(
+        _regressions(pairs, candidate.metrics), key=lambda r: -abs(r.candidate - r.baseline)
+    )[:10]
     passed = all(rule.passed for rule in rules)
     blind = _not_informative(baseline, candidate, pairs)
     return GateResult(
@@ -269,14 +271,19 @@ def _floor_rule(info: MetricInfo, candidate: EvalRun) -> RuleResult:
     )
 
 
-def _regressions(pairs: list[tuple[CaseResult, CaseResult]]) -> list[RegressedCase]:
-    """Cases the candidate does worse on, per metric (hallucination: lower is better)."""
+def _regressions(
+    pairs: list[tuple[CaseResult, CaseResult]], metrics: list[MetricInfo]
+) -> list[RegressedCase]:
+    """Cases the candidate does worse on, per metric (custom ones included)."""
     found = []
     for b, c in pairs:
         checks = [  # (metric, baseline, candidate, sign: +1 higher is better)
             ("hallucination", hallucination_value(b), hallucination_value(c), -1),
             ("relevance", relevance_value(b), relevance_value(c), 1),
             ("correctness", correctness_value(b), correctness_value(c), 1),
+        ]
+        checks += [
+            (m.name, m.value(b), m.value(c), 1 if m.higher_is_better else -1) for m in metrics
         ]
         for metric, bv, cv, sign in checks:
             if bv is not None and cv is not None and sign * (cv - bv) < 0:

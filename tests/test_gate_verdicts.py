@@ -204,3 +204,31 @@ def test_reports_say_when_the_judge_is_uncalibrated() -> None:
     run.calibration, run.judge_balanced_accuracy, run.judge = None, None, "openai/gpt-4o-mini"
     assert "**Uncalibrated judge:** `openai/gpt-4o-mini`" in render_markdown([run], None)
     assert "none: uncalibrated judge" in render_html([run], None)
+
+
+def test_custom_metric_margin_rule_and_regressions() -> None:
+    from ragwright.evals.results import MetricInfo, summarize
+    from ragwright.evals.scoring import Score
+
+    info = MetricInfo(name="tone", kind="llm_judge", value_range=(1.0, 5.0), margin=0.25)
+
+    def with_tone(prompt: str, values: list[float]) -> Any:
+        run = hand_built_run(prompt, [0.0] * len(values), [100.0] * len(values))
+        cases = [
+            c.model_copy(update={"scores": {"tone": Score(value=v)}})
+            for c, v in zip(run.cases, values, strict=True)
+        ]
+        return run.model_copy(
+            update={"cases": cases, "metrics": [info], "summary": summarize(cases, [info])}
+        )
+
+    base = with_tone("p@v1", [4.0] * 20)
+    worse = with_tone("p@v2", [4.0] * 10 + [2.0] * 10)
+    gate = evaluate_gate(base, worse, GateSettings())
+    [rule] = [r for r in gate.rules if r.id == "metric:tone:margin"]
+    assert not rule.passed
+    assert rule.delta == pytest.approx(-1.0)
+    assert gate.verdict == "fail"
+    assert {r.metric for r in gate.regressions} == {"tone"}
+    same = evaluate_gate(base, with_tone("p@v3", [4.0] * 20), GateSettings())
+    assert [r.passed for r in same.rules if r.id == "metric:tone:margin"] == [True]

@@ -11,7 +11,9 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from statistics import fmean
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -140,8 +142,14 @@ def load_function(spec: str, root: str, metric: str) -> Callable[..., Any]:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigError(f"metric '{metric}': function must be 'module:attribute', got '{spec}'")
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)  # the project's module wins over a same-named one elsewhere
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and _project_file(root, module_name) not in (None, _file_of(loaded)):
+        # imported from another project earlier in this process (a notebook, a flow
+        # worker, a test run): this project's own file is the one to use
+        del sys.modules[module_name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -150,6 +158,20 @@ def load_function(spec: str, root: str, metric: str) -> Callable[..., Any]:
     if not callable(function):
         raise ConfigError(f"metric '{metric}': '{spec}' is not a callable in {module.__file__}")
     return function
+
+
+def _project_file(root: str, module_name: str) -> Path | None:
+    """The project's file for ``module_name`` (module or package), if it has one."""
+    base = Path(root, *module_name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _file_of(module: ModuleType) -> Path | None:
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve() if file else None
 
 
 def _rubric_model(settings: Settings, config: MetricSettings) -> ChatModel:

@@ -303,3 +303,18 @@ def test_metric_subclass_through_the_runner(tmp_path: Path, small_docs: Path) ->
     words = [len(c.answer.split()) for c in run.cases]
     assert [c.scores["answer_words"].value for c in run.cases] == words
     assert run.summary.metrics["answer_words"].mean == pytest.approx(sum(words) / 3)
+
+
+def test_each_project_gets_its_own_metric_module(tmp_path: Path) -> None:
+    """Two projects in one process (a notebook, a flow worker): no stale module is reused."""
+    built = []
+    for name, value in (("one", 0.25), ("two", 0.75)):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "ragwright.toml").write_text("", encoding="utf-8")
+        (root / "shared_name.py").write_text(f"def {name}(case, answer):\n    return {value}\n")
+        config = metric(name="m", kind="python", function=f"shared_name:{name}")
+        [built_metric] = build_metrics(Settings(project_root=root), [config])
+        built.append(built_metric)
+    case, answer = GoldenCase(id="x", question="q?"), Answer(text="a", answered=True)
+    assert [asyncio.run(m.score(case, answer)).value for m in built] == [0.25, 0.75]

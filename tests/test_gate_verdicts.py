@@ -232,3 +232,13 @@ def test_custom_metric_margin_rule_and_regressions() -> None:
     assert {r.metric for r in gate.regressions} == {"tone"}
     same = evaluate_gate(base, with_tone("p@v3", [4.0] * 20), GateSettings())
     assert [r.passed for r in same.rules if r.id == "metric:tone:margin"] == [True]
+
+
+def test_table_prints_the_mlflow_run_id_that_compare_takes() -> None:
+    from ragwright.evals.api import Comparison
+
+    run = hand_built_run("p@v1", [0.0] * 3, [100.0] * 3)
+    run.mlflow_run_id = "0123456789abcdef"
+    console = Console(width=80, record=True, color_system=None)
+    print_runs(console, Comparison([run], None))
+    assert "mlflow run p@v1: 0123456789abcdef" in console.export_text()

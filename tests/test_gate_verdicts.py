@@ -206,6 +206,12 @@ def test_reports_say_when_the_judge_is_uncalibrated() -> None:
     assert "none: uncalibrated judge" in render_html([run], None)
 
 
+def render_markdown_of(base: Any, candidate: Any, gate: Any) -> str:
+    from ragwright.evals.report import render_markdown
+
+    return render_markdown([base, candidate], gate)
+
+
 def test_custom_metric_margin_rule_and_regressions() -> None:
     from ragwright.evals.results import MetricInfo, summarize
     from ragwright.evals.scoring import Score
@@ -230,6 +236,11 @@ def test_custom_metric_margin_rule_and_regressions() -> None:
     assert rule.delta == pytest.approx(-1.0)
     assert gate.verdict == "fail"
     assert {r.metric for r in gate.regressions} == {"tone"}
+    from ragwright.evals.report import render_html
+
+    html = render_html([base, worse], gate)
+    assert "<b>tone</b> 2.00" in html  # each case's custom scores in the drill-down
+    assert "metric:tone:margin" in render_markdown_of(base, worse, gate)
     same = evaluate_gate(base, with_tone("p@v3", [4.0] * 20), GateSettings())
     assert [r.passed for r in same.rules if r.id == "metric:tone:margin"] == [True]
 

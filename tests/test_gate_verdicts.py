@@ -131,6 +131,7 @@ def test_gate_cli_json_and_exit_code_3(project: Path) -> None:
     assert data["verdict"] == "not_informative"
     assert [r["prompt"] for r in data["runs"]] == ["rag_answer@v1", "rag_answer@v9"]
     assert set(data["runs"][0]["metrics"]) >= {"hallucination_rate", "mean_relevance", "mrr"}
+    assert data["runs"][0]["relevance_scale"] == "near-binary (1 or 5)"
     rule = data["gate"]["rules"][0]
     assert set(rule) >= {"id", "rule", "passed", "candidate", "ci_low", "ci_high", "threshold"}
 

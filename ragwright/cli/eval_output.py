@@ -56,6 +56,8 @@ def _run(run: EvalRun) -> dict[str, Any]:
         "unparseable": s.unparseable,
         "chat_model": run.chat_model,
         "judge": run.judge,
+        # the local judge's relevance is near-binary (1 or 5): a share, not a graded score
+        "relevance_scale": "near-binary (1 or 5)" if run.judge_local else "1-5",
         "calibration": run.calibration,
         "judge_balanced_accuracy": run.judge_balanced_accuracy,
         "metrics": builtin,

@@ -10,10 +10,8 @@ regression is smaller than the margin. Absolute floors apply to the candidate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel
 
 from ragwright.errors import UserError
@@ -21,16 +19,10 @@ from ragwright.evals.gate_rules import (
     RuleResult,
     cost_and_latency_rules,
     floor_rule,
+    margin_rule,
     paired_bootstrap_ci,
 )
-from ragwright.evals.results import (
-    CaseResult,
-    EvalRun,
-    MetricInfo,
-    correctness_value,
-    hallucination_value,
-    relevance_value,
-)
+from ragwright.evals.results import CaseResult, EvalRun, MetricInfo
 from ragwright.settings import GateSettings
 
 __all__ = [
@@ -79,99 +71,44 @@ def _paired(baseline: EvalRun, candidate: EvalRun) -> list[tuple[CaseResult, Cas
     return [(base_by_id[c.case_id], c) for c in candidate.cases if c.case_id in base_by_id]
 
 
+def builtin_gate(info: MetricInfo, config: GateSettings) -> MetricInfo:
+    """A built-in metric with its floor and margin from ``[gate]`` (custom ones carry theirs)."""
+    floors = {"hallucination": config.hallucination_rate_max, "relevance": config.relevance_min}
+    margins = {
+        "hallucination": config.hallucination_margin,
+        "relevance": config.relevance_margin,
+        "recall_at_k": config.recall_margin,
+        "correctness": config.correctness_margin,
+    }
+    if not info.builtin:
+        return info
+    return info.model_copy(
+        update={"floor": floors.get(info.name), "margin": margins.get(info.name)}
+    )
+
+
+_RELATIVE = frozenset({"cost", "latency"})  # relative margins: gate_rules.cost_and_latency_rules
+
+
 def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -> GateResult:
     pairs = _paired(baseline, candidate)
-    cs = candidate.summary
-    rules = [
-        RuleResult(
-            id="metric:hallucination:floor",
-            rule="hallucination rate <= floor",
-            passed=cs.hallucination_rate <= config.hallucination_rate_max,
-            candidate=cs.hallucination_rate,
-            threshold=config.hallucination_rate_max,
-            explanation="share of cases judged hallucinated (errors count as hallucinated)",
-        ),
-        RuleResult(
-            id="metric:relevance:floor",
-            rule="mean relevance >= floor",
-            passed=cs.mean_relevance >= config.relevance_min,
-            candidate=cs.mean_relevance,
-            threshold=config.relevance_min,
-            explanation="mean judge relevance on a 1-5 scale (errors count as 1)",
-        ),
+    gated = [
+        builtin_gate(info, config)
+        for info in candidate.metrics
+        if info.gate and info.name not in _RELATIVE
     ]
-
-    def non_inferiority(
-        name: str,
-        value: Callable[[CaseResult], float | None],
-        margin: float,
-        higher_is_better: bool,
-        rule_id: str,
-    ) -> None:
-        usable = [(value(b), value(c)) for b, c in pairs]
-        kept = [(b, c) for b, c in usable if b is not None and c is not None]
-        if not kept:
-            return
-        base = np.array([b for b, _ in kept], dtype=float)
-        cand = np.array([c for _, c in kept], dtype=float)
-        diff = cand - base
-        low, high = paired_bootstrap_ci(
-            diff, samples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed
-        )
-        worst = low if higher_is_better else high
-        passed = worst >= -margin if higher_is_better else worst <= margin
-        direction = "drop" if higher_is_better else "rise"
-        rules.append(
-            RuleResult(
-                id=rule_id,
-                rule=f"{name}: no {direction} beyond margin",
-                passed=passed,
-                candidate=float(cand.mean()),
-                baseline=float(base.mean()),
-                delta=float(diff.mean()),
-                ci_low=low,
-                ci_high=high,
-                threshold=margin,
-                explanation=(
-                    f"paired difference over {len(kept)} cases; worst end of the"
-                    f" {config.confidence:.0%} CI is {worst:+.3f}"
-                ),
-            )
-        )
-
-    non_inferiority(
-        "hallucination",
-        hallucination_value,
-        config.hallucination_margin,
-        False,
-        "metric:hallucination:margin",
-    )
-    non_inferiority(
-        "relevance", relevance_value, config.relevance_margin, True, "metric:relevance:margin"
-    )
-    non_inferiority(
-        "recall@k", lambda c: c.recall_at_k, config.recall_margin, True, "metric:recall_at_k:margin"
-    )
-    non_inferiority(
-        "answer correctness",
-        correctness_value,
-        config.correctness_margin,
-        True,
-        "metric:correctness:margin",
-    )
-    for info in candidate.metrics:
-        if not info.gate:
-            continue
-        if info.floor is not None:
+    # the built-ins' floors first, then their margins, then each custom metric's pair
+    builtin = [info for info in gated if info.builtin]
+    order = [(info, "floor") for info in builtin] + [(info, "margin") for info in builtin]
+    order += [(info, rule) for info in gated if not info.builtin for rule in ("floor", "margin")]
+    rules: list[RuleResult] = []
+    for info, kind in order:
+        if kind == "floor" and info.floor is not None:
             rules.append(floor_rule(info, candidate))
-        if info.margin is not None:
-            non_inferiority(
-                info.name,
-                info.value,
-                info.margin,
-                info.higher_is_better,
-                f"metric:{info.name}:margin",
-            )
+        elif kind == "margin" and info.margin is not None:
+            rule = margin_rule(info, pairs, config)
+            if rule is not None:
+                rules.append(rule)
     latency = config.latency_rule == "on" or (
         config.latency_rule == "auto" and not candidate.chat_model_local
     )
@@ -195,7 +132,8 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
         )
 
     regressions = sorted(
-        _regressions(pairs, candidate.metrics), key=lambda r: -abs(r.candidate - r.baseline)
+        _regressions(pairs, [m for m in candidate.metrics if m.name not in _RELATIVE]),
+        key=lambda r: -abs(r.candidate - r.baseline),
     )[:10]
     passed = all(rule.passed for rule in rules)
     blind = _not_informative(baseline, candidate, pairs)
@@ -241,11 +179,6 @@ def _regressions(
     found = []
     for b, c in pairs:
         checks = [  # (metric, baseline, candidate, sign: +1 higher is better)
-            ("hallucination", hallucination_value(b), hallucination_value(c), -1),
-            ("relevance", relevance_value(b), relevance_value(c), 1),
-            ("correctness", correctness_value(b), correctness_value(c), 1),
-        ]
-        checks += [
             (m.name, m.value(b), m.value(c), 1 if m.higher_is_better else -1) for m in metrics
         ]
         for metric, bv, cv, sign in checks:

@@ -12,7 +12,13 @@ from pydantic import BaseModel
 from ragwright.evals.results import CaseResult, EvalRun, MetricInfo
 from ragwright.settings import GateSettings
 
-__all__ = ["RuleResult", "cost_and_latency_rules", "floor_rule", "paired_bootstrap_ci"]
+__all__ = [
+    "RuleResult",
+    "cost_and_latency_rules",
+    "floor_rule",
+    "margin_rule",
+    "paired_bootstrap_ci",
+]
 
 
 class RuleResult(BaseModel):
@@ -42,19 +48,56 @@ def paired_bootstrap_ci(
 
 
 def floor_rule(info: MetricInfo, candidate: EvalRun) -> RuleResult:
+    """The candidate's mean may not be on the wrong side of the metric's floor."""
     assert info.floor is not None
-    mean = candidate.summary.metrics[info.name].mean
+    summary = candidate.summary.metrics.get(info.name)
+    mean = summary.mean if summary is not None else None
     value = mean if mean is not None else info.worst
     passed = value >= info.floor if info.higher_is_better else value <= info.floor
     sign = ">=" if info.higher_is_better else "<="
     return RuleResult(
         id=f"metric:{info.name}:floor",
-        rule=f"{info.name} {sign} floor",
+        rule=f"{info.mean_label or info.label or info.name} {sign} floor",
         passed=passed,
         candidate=value,
         threshold=info.floor,
         explanation=f"candidate mean {value:.3f} {sign} {info.floor:g} ({info.kind} metric;"
         " unscored cases count as the worst value)",
+    )
+
+
+def margin_rule(
+    info: MetricInfo, pairs: list[tuple[CaseResult, CaseResult]], config: GateSettings
+) -> RuleResult | None:
+    """Non-inferiority on the paired per-case values: None when no case has both."""
+    assert info.margin is not None
+    usable = [(info.value(b), info.value(c)) for b, c in pairs]
+    kept = [(b, c) for b, c in usable if b is not None and c is not None]
+    if not kept:
+        return None
+    base = np.array([b for b, _ in kept], dtype=float)
+    cand = np.array([c for _, c in kept], dtype=float)
+    diff = cand - base
+    low, high = paired_bootstrap_ci(
+        diff, samples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed
+    )
+    worst = low if info.higher_is_better else high
+    passed = worst >= -info.margin if info.higher_is_better else worst <= info.margin
+    direction = "drop" if info.higher_is_better else "rise"
+    return RuleResult(
+        id=f"metric:{info.name}:margin",
+        rule=f"{info.label or info.name}: no {direction} beyond margin",
+        passed=passed,
+        candidate=float(cand.mean()),
+        baseline=float(base.mean()),
+        delta=float(diff.mean()),
+        ci_low=low,
+        ci_high=high,
+        threshold=info.margin,
+        explanation=(
+            f"paired difference over {len(kept)} cases; worst end of the"
+            f" {config.confidence:.0%} CI is {worst:+.3f}"
+        ),
     )
 
 

@@ -32,6 +32,8 @@ class Score(BaseModel):
     value: float | None
     outcome: ScoreOutcome = "ok"
     reason: str = ""
+    raw: float | None = None  # the measure behind a thresholded value (a judge's probability)
+    evidence: list[str] = []  # the parts of the answer the metric objects to (claims)
 
     @field_validator("reason")
     @classmethod
@@ -49,6 +51,9 @@ class Answer:
     citations: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # retrieved chunk sources, in rank order
     contexts: list[str] = field(default_factory=list)  # retrieved chunk texts, same order
+    latency_ms: float = 0.0  # the chain, end to end
+    model_latency_ms: float | None = None  # the chat model call alone, when it was timed
+    cost_usd: float | None = None  # the answer call's price; None when the model is unpriced
 
 
 class Metric(ABC):
@@ -59,6 +64,13 @@ class Metric(ABC):
     higher_is_better: bool = True
     value_range: tuple[float, float] = (0.0, 1.0)
     uncalibrated_judge: bool = False  # an LLM rubric nobody measured against labels
+    # True: when the answer call failed nothing was measured (retrieval, latency), so the
+    # case is not applicable; False: it counts as this metric's worst value (an error).
+    skip_failed_answers: bool = False
+
+    def applies(self, case: GoldenCase) -> bool:
+        """Whether the metric scores this case at all (correctness needs a reference)."""
+        return True
 
     @abstractmethod
     async def score(self, case: GoldenCase, answer: Answer) -> Score: ...

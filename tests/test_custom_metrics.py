@@ -178,7 +178,9 @@ def test_python_metrics_by_import_path_and_a_raising_one(project: Path) -> None:
         settings, ["rag_answer@v1"], project / "golden.jsonl", gate=False, log_mlflow=False
     )
     [run] = comparison.runs
-    assert [m.name for m in run.metrics] == ["polite", "length", "broken", "refuses"]
+    assert [m.name for m in run.custom_metrics] == ["polite", "length", "broken", "refuses"]
+    builtin = ["hallucination", "relevance", "correctness", "recall_at_k", "mrr", "abstention"]
+    assert [m.name for m in run.metrics][:8] == [*builtin, "cost", "latency"]
     assert len(run.cases) == 3  # the raising metric dropped no row
     by_id = {c.case_id: c for c in run.cases}
     assert by_id["b"].scores["broken"].outcome == "error"

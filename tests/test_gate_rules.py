@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from ragwright.evals.gate import evaluate_gate
 from ragwright.evals.results import CaseResult, EvalRun, summarize
+from ragwright.evals.scoring import Score
 from ragwright.settings import GateSettings
 
 
@@ -103,7 +104,10 @@ def test_html_report_has_per_tag_bars() -> None:
     base = run("p@v1", [0.0] * 4, [100.0] * 4)
     tagged = [
         c.model_copy(
-            update={"tags": ["prompts"] if i < 3 else ["costs"], "relevance": 2 if i == 3 else 5}
+            update={
+                "tags": ["prompts"] if i < 3 else ["costs"],
+                "scores": {**c.scores, "relevance": Score(value=2.0 if i == 3 else 5.0)},
+            }
         )
         for i, c in enumerate(base.cases)
     ]

@@ -40,7 +40,7 @@ def _run(run: EvalRun) -> dict[str, Any]:
             "higher_is_better": info.higher_is_better,
             "uncalibrated_judge": info.uncalibrated_judge,
         }
-        for info in run.metrics
+        for info in run.custom_metrics
         if info.name in s.metrics
     }
     return {

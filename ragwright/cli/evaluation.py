@@ -146,7 +146,7 @@ def print_runs(console: Console, comparison: Comparison) -> None:
         ),
         ("judge replies unparseable", [str(r.summary.unparseable) for r in runs]),
     ]
-    for info in runs[-1].metrics:
+    for info in runs[-1].custom_metrics:
         label = f"{info.name}{' (uncalibrated)' if info.uncalibrated_judge else ''}"
         rows.append(
             (

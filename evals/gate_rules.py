@@ -101,6 +101,16 @@ def margin_rule(
     )
 
 
+def _latencies(pairs: list[tuple[CaseResult, CaseResult]]) -> tuple[list[tuple[float, float]], str]:
+    """Paired latencies of the cases both sides answered: the model call's when every such
+    case timed it (evaluations since model calls are timed), else the chain's."""
+    answered = [(b, c) for b, c in pairs if not (b.error or c.error)]
+    model = [(b.model_latency_ms, c.model_latency_ms) for b, c in answered]
+    if answered and all(b is not None and c is not None for b, c in model):
+        return [(float(b or 0.0), float(c or 0.0)) for b, c in model], "model call"
+    return [(b.latency_ms, c.latency_ms) for b, c in answered], "chain"
+
+
 def cost_and_latency_rules(
     pairs: list[tuple[CaseResult, CaseResult]], config: GateSettings, *, latency: bool = True
 ) -> list[RuleResult]:
@@ -135,7 +145,7 @@ def cost_and_latency_rules(
                 ),
             )
         )
-    timed = [(b.latency_ms, c.latency_ms) for b, c in pairs if not (b.error or c.error)]
+    timed, measure = _latencies(pairs)
     if latency and len(timed) >= 2:
         base = np.array([b for b, _ in timed])
         cand = np.array([c for _, c in timed])
@@ -158,7 +168,7 @@ def cost_and_latency_rules(
                 ci_high=high,
                 threshold=allowed,
                 explanation=(
-                    f"chain p95 ms, paired bootstrap; worst end {high:+.0f} ms vs allowed"
+                    f"{measure} p95 ms, paired bootstrap; worst end {high:+.0f} ms vs allowed"
                     f" +{allowed:.0f} ms ({config.latency_margin:.0%} or"
                     f" {config.latency_slack_ms:.0f} ms)"
                 ),

@@ -68,6 +68,8 @@ class RunSummary(BaseModel):
     abstention_rate: float | None  # among cases tagged unanswerable: share correctly declined
     p50_latency_ms: float
     p95_latency_ms: float
+    # the chat model call alone, under the same load (None: no call was timed, older runs)
+    p95_model_latency_ms: float | None = None
     total_tokens: int
     tokens_estimated: bool
     cost_usd: float | None  # None when any call had no known price
@@ -176,6 +178,7 @@ def summarize(cases: list[CaseResult], metrics: Iterable[MetricInfo] = ()) -> Ru
 
     answerable = [c for c in cases if c.answerable]
     latencies = [c.latency_ms for c in cases if c.error is None]
+    model = [c.model_latency_ms for c in cases if c.model_latency_ms is not None]
     costs = [c.cost_usd for c in cases]
     return RunSummary(
         cases=len(cases),
@@ -196,6 +199,7 @@ def summarize(cases: list[CaseResult], metrics: Iterable[MetricInfo] = ()) -> Ru
         abstention_rate=mean("abstention"),
         p50_latency_ms=percentile(latencies, 0.50),
         p95_latency_ms=percentile(latencies, 0.95),
+        p95_model_latency_ms=percentile(model, 0.95) if model else None,
         total_tokens=sum(c.total_tokens for c in cases),
         tokens_estimated=any(c.tokens_estimated for c in cases),
         cost_usd=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),

@@ -22,6 +22,7 @@ from ragwright.errors import ProviderError
 from ragwright.evals.builtin_metrics import builtin_metrics
 from ragwright.evals.golden import GoldenCase, GoldenSet
 from ragwright.evals.judges.base import Judge
+from ragwright.evals.model_timer import case_model_calls, timed_model_calls
 from ragwright.evals.results import CaseResult, EvalRun, MetricInfo, summarize, with_builtins
 from ragwright.evals.scoring import Answer, Metric, Score, score_safely
 from ragwright.providers.limits import request_slots
@@ -100,7 +101,8 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         "reference_answer": case.reference_answer,
     }
     try:
-        answer = await chain.aanswer(chain_input(case, prompt, run_id))
+        with case_model_calls() as calls:
+            answer = await chain.aanswer(chain_input(case, prompt, run_id))
     except ProviderError as exc:
         error = f"{type(exc).__name__}: {exc}"
         return CaseResult(**base, error=error, scores=_failed_scores(metrics, case, error))
@@ -115,6 +117,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         retrieved,
         contexts,
         latency_ms=answer.latency_ms,
+        model_latency_ms=round(sum(calls), 2) if calls else None,
         cost_usd=cost,
     )
     return CaseResult(
@@ -125,6 +128,7 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         retrieved_sources=retrieved,
         contexts=contexts,
         latency_ms=round(answer.latency_ms, 2),
+        model_latency_ms=view.model_latency_ms,
         prompt_tokens=answer.usage.prompt_tokens,
         completion_tokens=answer.usage.completion_tokens,
         tokens_estimated=answer.usage.estimated,
@@ -190,7 +194,7 @@ async def run_evals(
     head = 2 * concurrency
     await asyncio.to_thread(_prefetch, chain, questions[:head])
     behind = asyncio.create_task(asyncio.to_thread(_prefetch, chain, questions[head:]))
-    with request_slots(concurrency):
+    with request_slots(concurrency), timed_model_calls(chain):
         per_case = await asyncio.gather(
             *(bounded(position, case) for position, case in enumerate(golden.cases))
         )

@@ -82,9 +82,10 @@ def log_run(
             "mrr": summary.mrr,
             "abstention_rate": summary.abstention_rate,
             "cost_usd": summary.cost_usd,
+            "p95_model_latency_ms": summary.p95_model_latency_ms,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
-        for name, custom in summary.metrics.items():  # [[metrics]]: metric.<name>
+        for name, custom in summary.metrics.items():  # every metric: metric.<name>
             if custom.mean is not None:
                 metrics[f"metric.{name}"] = custom.mean
             metrics[f"metric.{name}.errors"] = float(custom.errors + custom.unparseable)

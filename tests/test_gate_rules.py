@@ -73,6 +73,27 @@ def test_latency_rule_uses_relative_margin_and_slack() -> None:
     assert rule(evaluate_gate(base, jitter, config), "p95").passed  # type: ignore[attr-defined]
 
 
+def test_latency_rule_compares_model_calls_not_the_chain_around_them() -> None:
+    """A busy runner slows retrieval and rendering for one side; the model call is the
+    prompt's doing, and it did not change."""
+
+    def timed(prompt: str, chain_ms: float, model_ms: float) -> EvalRun:
+        built = run(prompt, [0.0] * 40, [chain_ms + i for i in range(40)])
+        cases = [
+            c.model_copy(update={"model_latency_ms": model_ms + i})
+            for i, c in enumerate(built.cases)
+        ]
+        return built.model_copy(update={"cases": cases})
+
+    config = GateSettings(latency_margin=0.5, latency_slack_ms=250)
+    gate = evaluate_gate(timed("p@v1", 1000.0, 800.0), timed("p@v2", 3000.0, 810.0), config)
+    latency = rule(gate, "p95")
+    assert latency.passed  # type: ignore[attr-defined]
+    assert latency.explanation.startswith("model call")  # type: ignore[attr-defined]
+    slower = evaluate_gate(timed("p@v1", 1000.0, 800.0), timed("p@v3", 1000.0, 2000.0), config)
+    assert not rule(slower, "p95").passed  # type: ignore[attr-defined]
+
+
 def test_unpriced_runs_skip_the_cost_rule() -> None:
     base = run("p@v1", [0.0] * 10, [100.0] * 10)
     gate = evaluate_gate(base, run("p@v2", [0.0] * 10, [100.0] * 10), GateSettings())

@@ -102,7 +102,14 @@ def test_same_change_with_an_endpoint_model_is_gated(project: Path) -> None:
     assert gate is not None
     assert gate.not_informative is None
     assert gate.verdict == "fail"  # one-word French answers lose relevance
-    assert any(r.id == "metric:latency:margin" for r in gate.rules)  # on for endpoints
+    [latency] = [r for r in gate.rules if r.id == "metric:latency:margin"]  # on for endpoints
+    assert latency.explanation.startswith("model call p95 ms")  # not the chain around it
+    for run in comparison.runs:
+        timed = [c.model_latency_ms for c in run.cases if c.error is None]
+        assert timed
+        assert all(t is not None and t > 0 for t in timed)
+        assert all((c.model_latency_ms or 0) <= c.latency_ms for c in run.cases)
+        assert all(c.scores["latency"].raw == c.model_latency_ms for c in run.cases)
 
 
 def test_latency_rule_follows_the_setting() -> None:
@@ -132,6 +139,11 @@ def test_gate_cli_json_and_exit_code_3(project: Path) -> None:
     assert [r["prompt"] for r in data["runs"]] == ["rag_answer@v1", "rag_answer@v9"]
     assert set(data["runs"][0]["metrics"]) >= {"hallucination_rate", "mean_relevance", "mrr"}
     assert data["runs"][0]["relevance_scale"] == "near-binary (1 or 5)"
+    every = data["runs"][0]["every_metric"]
+    assert list(every)[:3] == ["hallucination", "relevance", "correctness"]
+    assert every["hallucination"]["kind"] == "builtin"
+    assert every["hallucination"]["mean"] == data["runs"][0]["metrics"]["hallucination_rate"]
+    assert data["runs"][0]["metrics"]["p95_model_latency_ms"] is not None  # timed locally too
     rule = data["gate"]["rules"][0]
     assert set(rule) >= {"id", "rule", "passed", "candidate", "ci_low", "ci_high", "threshold"}
 

@@ -30,6 +30,7 @@ def _run(run: EvalRun) -> dict[str, Any]:
         "abstention_rate": s.abstention_rate,
         "p50_latency_ms": s.p50_latency_ms,
         "p95_latency_ms": s.p95_latency_ms,
+        "p95_model_latency_ms": s.p95_model_latency_ms,
         "cost_usd": s.cost_usd,
         "total_tokens": s.total_tokens,
     }
@@ -62,6 +63,16 @@ def _run(run: EvalRun) -> dict[str, Any]:
         "judge_balanced_accuracy": run.judge_balanced_accuracy,
         "metrics": builtin,
         "custom_metrics": custom,
+        # every metric, built-in and custom, through the one Metric interface
+        "every_metric": {
+            info.name: {
+                **s.metrics[info.name].model_dump(),
+                "kind": info.kind,
+                "higher_is_better": info.higher_is_better,
+            }
+            for info in run.metrics
+            if info.name in s.metrics
+        },
         "monitor": run.monitor.model_dump() if run.monitor else None,
         "judge_monitor": run.judge_monitor.model_dump() if run.judge_monitor else None,
     }

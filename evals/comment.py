@@ -26,8 +26,9 @@ MARKER = "<!-- ragwright-prompt-gate -->"
 COMMENT_LIMIT = 60_000
 """Characters; GitHub refuses comments over 65,536, so reports are cut to fit."""
 
-Status = Literal["passed", "failed", "error", "skipped"]
+Status = Literal["passed", "failed", "not_informative", "error", "skipped"]
 _BADGE: dict[Status, str] = {
+    "not_informative": "🔍 not informative",
     "passed": "✅ passed",
     "failed": "❌ failed",
     "error": "⚠️ error",
@@ -56,11 +57,14 @@ class CandidateOutcome:
 
 
 def exit_code(outcomes: Sequence[CandidateOutcome]) -> int:
-    """2 if any candidate could not be gated, else 1 if any failed, else 0."""
+    """2 if any candidate could not be gated, else 1 if any failed, else 3 if any gate
+    could not see its change (not informative), else 0."""
     statuses = {o.status for o in outcomes}
     if "error" in statuses:
         return 2
-    return 1 if "failed" in statuses else 0
+    if "failed" in statuses:
+        return 1
+    return 3 if "not_informative" in statuses else 0
 
 
 def _headline(outcomes: Sequence[CandidateOutcome]) -> str:
@@ -69,11 +73,21 @@ def _headline(outcomes: Sequence[CandidateOutcome]) -> str:
     errors = sum(o.status == "error" for o in outcomes)
     if not gated:
         return "✅ nothing to gate: this branch adds, edits or publishes no answer-prompt version"
+    blind = sum(o.status == "not_informative" for o in outcomes)
+    # first, before any pass: a pass next to it would be read as covering this change too
+    unseen = (
+        f"🔍 not informative for {blind} of {len(gated)} candidate(s):"
+        " the gate could not see the change"
+    )
     if errors:
-        return f"⚠️ {errors} of {len(gated)} candidate(s) could not be gated"
-    if failed:
-        return f"❌ {failed} of {len(gated)} candidate(s) failed the gate"
-    return f"✅ {len(gated)} candidate(s) passed the gate"
+        head = f"⚠️ {errors} of {len(gated)} candidate(s) could not be gated"
+    elif failed:
+        head = f"❌ {failed} of {len(gated)} candidate(s) failed the gate"
+    elif blind:
+        return unseen
+    else:
+        return f"✅ {len(gated)} candidate(s) passed the gate"
+    return f"{head}; {unseen}" if blind else head
 
 
 def render_comment(
@@ -105,7 +119,9 @@ def render_comment(
             f" {_cell(o.detail)} |"
             for o in outcomes
         ]
-    if any(o.local_answerer for o in outcomes if o.status in ("passed", "failed")):
+    if any(
+        o.local_answerer for o in outcomes if o.status in ("passed", "failed", "not_informative")
+    ):
         lines += ["", _LOCAL_ANSWERER_NOTE]
     footer = f"\n<sub>[workflow run]({run_url})</sub>\n" if run_url else "\n"
     text = "\n".join(lines) + "\n"

@@ -10,34 +10,33 @@ regression is smaller than the margin. Absolute floors apply to the candidate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel
 
 from ragwright.errors import UserError
-from ragwright.evals.results import (
-    CaseResult,
-    EvalRun,
-    correctness_value,
-    hallucination_value,
-    relevance_value,
+from ragwright.evals.gate_rules import (
+    RuleResult,
+    cost_and_latency_rules,
+    floor_rule,
+    margin_rule,
+    paired_bootstrap_ci,
 )
+from ragwright.evals.results import CaseResult, EvalRun, MetricInfo
 from ragwright.settings import GateSettings
 
-__all__ = ["GateResult", "RuleResult", "evaluate_gate", "paired_bootstrap_ci"]
+__all__ = [
+    "NOT_INFORMATIVE_EXIT",
+    "GateResult",
+    "RuleResult",
+    "Verdict",
+    "evaluate_gate",
+    "paired_bootstrap_ci",
+]
 
-
-class RuleResult(BaseModel):
-    rule: str
-    passed: bool
-    candidate: float
-    baseline: float | None = None
-    delta: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    threshold: float
-    explanation: str
+Verdict = Literal["pass", "fail", "not_informative"]
+NOT_INFORMATIVE_EXIT = 3
+"""Exit code of a gate that could not see the change (0 pass, 1 fail, 2 usage error)."""
 
 
 class RegressedCase(BaseModel):
@@ -51,24 +50,14 @@ class RegressedCase(BaseModel):
 class GateResult(BaseModel):
     candidate: str
     baseline: str
-    passed: bool
+    passed: bool  # every rule passed
+    verdict: Verdict = "pass"  # not_informative replaces a pass the rules could not earn
+    not_informative: str | None = None  # why the gate could not see the change
+    uncalibrated: list[str] = []  # LLM-judged metrics nobody measured against labels
     rules: list[RuleResult]
     regressions: list[RegressedCase]
     confidence: float
     bootstrap_samples: int
-
-
-def paired_bootstrap_ci(
-    differences: np.ndarray, *, samples: int, confidence: float, seed: int
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of paired differences (deterministic per seed)."""
-    if differences.size == 0:
-        return 0.0, 0.0
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, differences.size, size=(samples, differences.size))
-    means = differences[picks].mean(axis=1)
-    alpha = (1.0 - confidence) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def _paired(baseline: EvalRun, candidate: EvalRun) -> list[tuple[CaseResult, CaseResult]]:
@@ -82,71 +71,53 @@ def _paired(baseline: EvalRun, candidate: EvalRun) -> list[tuple[CaseResult, Cas
     return [(base_by_id[c.case_id], c) for c in candidate.cases if c.case_id in base_by_id]
 
 
+def builtin_gate(info: MetricInfo, config: GateSettings) -> MetricInfo:
+    """A built-in metric with its floor and margin from ``[gate]`` (custom ones carry theirs)."""
+    floors = {"hallucination": config.hallucination_rate_max, "relevance": config.relevance_min}
+    margins = {
+        "hallucination": config.hallucination_margin,
+        "relevance": config.relevance_margin,
+        "recall_at_k": config.recall_margin,
+        "correctness": config.correctness_margin,
+    }
+    if not info.builtin:
+        return info
+    return info.model_copy(
+        update={"floor": floors.get(info.name), "margin": margins.get(info.name)}
+    )
+
+
+_RELATIVE = frozenset({"cost", "latency"})  # relative margins: gate_rules.cost_and_latency_rules
+
+
 def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -> GateResult:
     pairs = _paired(baseline, candidate)
-    cs = candidate.summary
-    rules = [
-        RuleResult(
-            rule="hallucination rate <= floor",
-            passed=cs.hallucination_rate <= config.hallucination_rate_max,
-            candidate=cs.hallucination_rate,
-            threshold=config.hallucination_rate_max,
-            explanation="share of cases judged hallucinated (errors count as hallucinated)",
-        ),
-        RuleResult(
-            rule="mean relevance >= floor",
-            passed=cs.mean_relevance >= config.relevance_min,
-            candidate=cs.mean_relevance,
-            threshold=config.relevance_min,
-            explanation="mean judge relevance on a 1-5 scale (errors count as 1)",
-        ),
+    gated = [
+        builtin_gate(info, config)
+        for info in candidate.metrics
+        if info.gate and info.name not in _RELATIVE
     ]
-
-    def non_inferiority(
-        name: str,
-        value: Callable[[CaseResult], float | None],
-        margin: float,
-        higher_is_better: bool,
-    ) -> None:
-        usable = [(value(b), value(c)) for b, c in pairs]
-        kept = [(b, c) for b, c in usable if b is not None and c is not None]
-        if not kept:
-            return
-        base = np.array([b for b, _ in kept], dtype=float)
-        cand = np.array([c for _, c in kept], dtype=float)
-        diff = cand - base
-        low, high = paired_bootstrap_ci(
-            diff, samples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed
-        )
-        worst = low if higher_is_better else high
-        passed = worst >= -margin if higher_is_better else worst <= margin
-        direction = "drop" if higher_is_better else "rise"
-        rules.append(
-            RuleResult(
-                rule=f"{name}: no {direction} beyond margin",
-                passed=passed,
-                candidate=float(cand.mean()),
-                baseline=float(base.mean()),
-                delta=float(diff.mean()),
-                ci_low=low,
-                ci_high=high,
-                threshold=margin,
-                explanation=(
-                    f"paired difference over {len(kept)} cases; worst end of the"
-                    f" {config.confidence:.0%} CI is {worst:+.3f}"
-                ),
-            )
-        )
-
-    non_inferiority("hallucination", hallucination_value, config.hallucination_margin, False)
-    non_inferiority("relevance", relevance_value, config.relevance_margin, True)
-    non_inferiority("recall@k", lambda c: c.recall_at_k, config.recall_margin, True)
-    non_inferiority("answer correctness", correctness_value, config.correctness_margin, True)
-    rules.extend(_cost_and_latency_rules(pairs, config))
+    # the built-ins' floors first, then their margins, then each custom metric's pair
+    builtin = [info for info in gated if info.builtin]
+    order = [(info, "floor") for info in builtin] + [(info, "margin") for info in builtin]
+    order += [(info, rule) for info in gated if not info.builtin for rule in ("floor", "margin")]
+    rules: list[RuleResult] = []
+    for info, kind in order:
+        if kind == "floor" and info.floor is not None:
+            rules.append(floor_rule(info, candidate))
+        elif kind == "margin" and info.margin is not None:
+            rule = margin_rule(info, pairs, config)
+            if rule is not None:
+                rules.append(rule)
+    latency = config.latency_rule == "on" or (
+        config.latency_rule == "auto" and not candidate.chat_model_local
+    )
+    rules.extend(cost_and_latency_rules(pairs, config, latency=latency))
     if config.min_judge_balanced_accuracy is not None:
         measured = candidate.judge_balanced_accuracy
         rules.append(
             RuleResult(
+                id="judge:calibrated",
                 rule="judge calibrated",
                 passed=measured is not None and measured >= config.min_judge_balanced_accuracy,
                 candidate=measured if measured is not None else 0.0,
@@ -160,11 +131,19 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
             )
         )
 
-    regressions = sorted(_regressions(pairs), key=lambda r: -abs(r.candidate - r.baseline))[:10]
+    regressions = sorted(
+        _regressions(pairs, [m for m in candidate.metrics if m.name not in _RELATIVE]),
+        key=lambda r: -abs(r.candidate - r.baseline),
+    )[:10]
+    passed = all(rule.passed for rule in rules)
+    blind = _not_informative(baseline, candidate, pairs)
     return GateResult(
         candidate=candidate.prompt,
         baseline=baseline.prompt,
-        passed=all(rule.passed for rule in rules),
+        passed=passed,
+        verdict="fail" if not passed else ("not_informative" if blind else "pass"),
+        not_informative=blind,
+        uncalibrated=[m.name for m in candidate.metrics if m.uncalibrated_judge],
         rules=rules,
         regressions=regressions,
         confidence=config.confidence,
@@ -172,14 +151,35 @@ def evaluate_gate(baseline: EvalRun, candidate: EvalRun, config: GateSettings) -
     )
 
 
-def _regressions(pairs: list[tuple[CaseResult, CaseResult]]) -> list[RegressedCase]:
-    """Cases the candidate does worse on, per metric (hallucination: lower is better)."""
+def _not_informative(
+    baseline: EvalRun, candidate: EvalRun, pairs: list[tuple[CaseResult, CaseResult]]
+) -> str | None:
+    """Why the gate cannot see this change, or None when it can.
+
+    A chat model that ignores the prompt's wording (``local/extractive``) answers a
+    wording-only change exactly as before: every rule then "passes" on identical
+    answers, which says nothing about the change. Changes it can read (fewer
+    sources shown, a smaller ``max_tokens``) alter its answers and are gated.
+    """
+    if candidate.chat_model_reads_wording or baseline.prompt_hash == candidate.prompt_hash:
+        return None
+    if any(b.error or c.error or b.answer != c.answer for b, c in pairs):
+        return None
+    return (
+        f"{candidate.chat_model} does not read prompt wording and gave the same answer on"
+        f" all {len(pairs)} cases: this change did not reach the model. Gate it with an"
+        " endpoint model (chat_model) to measure it"
+    )
+
+
+def _regressions(
+    pairs: list[tuple[CaseResult, CaseResult]], metrics: list[MetricInfo]
+) -> list[RegressedCase]:
+    """Cases the candidate does worse on, per metric (custom ones included)."""
     found = []
     for b, c in pairs:
         checks = [  # (metric, baseline, candidate, sign: +1 higher is better)
-            ("hallucination", hallucination_value(b), hallucination_value(c), -1),
-            ("relevance", relevance_value(b), relevance_value(c), 1),
-            ("correctness", correctness_value(b), correctness_value(c), 1),
+            (m.name, m.value(b), m.value(c), 1 if m.higher_is_better else -1) for m in metrics
         ]
         for metric, bv, cv, sign in checks:
             if bv is not None and cv is not None and sign * (cv - bv) < 0:
@@ -193,67 +193,3 @@ def _regressions(pairs: list[tuple[CaseResult, CaseResult]]) -> list[RegressedCa
                     )
                 )
     return found
-
-
-def _cost_and_latency_rules(
-    pairs: list[tuple[CaseResult, CaseResult]], config: GateSettings
-) -> list[RuleResult]:
-    """Cost per case (paired) and p95 latency may not rise beyond their relative margins."""
-    rules: list[RuleResult] = []
-    priced = [
-        (b.cost_usd, c.cost_usd)
-        for b, c in pairs
-        if b.cost_usd is not None and c.cost_usd is not None
-    ]
-    base_cost = float(np.mean([b for b, _ in priced])) if priced else 0.0
-    if priced and base_cost > 0:
-        diff = np.array([c - b for b, c in priced])
-        low, high = paired_bootstrap_ci(
-            diff, samples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed
-        )
-        allowed = config.cost_margin * base_cost
-        rules.append(
-            RuleResult(
-                rule="cost per case: no rise beyond margin",
-                passed=high <= allowed,
-                candidate=base_cost + float(diff.mean()),
-                baseline=base_cost,
-                delta=float(diff.mean()),
-                ci_low=low,
-                ci_high=high,
-                threshold=allowed,
-                explanation=(
-                    f"USD per case over {len(priced)} priced cases; worst end {high:+.6f}"
-                    f" vs allowed +{allowed:.6f} ({config.cost_margin:.0%})"
-                ),
-            )
-        )
-    timed = [(b.latency_ms, c.latency_ms) for b, c in pairs if not (b.error or c.error)]
-    if len(timed) >= 2:
-        base = np.array([b for b, _ in timed])
-        cand = np.array([c for _, c in timed])
-        rng = np.random.default_rng(config.seed)
-        picks = rng.integers(0, len(timed), size=(config.bootstrap_samples, len(timed)))
-        rises = np.quantile(cand[picks], 0.95, axis=1) - np.quantile(base[picks], 0.95, axis=1)
-        alpha = (1.0 - config.confidence) / 2
-        low, high = float(np.quantile(rises, alpha)), float(np.quantile(rises, 1 - alpha))
-        base_p95 = float(np.quantile(base, 0.95))
-        allowed = max(config.latency_margin * base_p95, config.latency_slack_ms)
-        rules.append(
-            RuleResult(
-                rule="p95 latency: no rise beyond margin",
-                passed=high <= allowed,
-                candidate=float(np.quantile(cand, 0.95)),
-                baseline=base_p95,
-                delta=float(np.quantile(cand, 0.95)) - base_p95,
-                ci_low=low,
-                ci_high=high,
-                threshold=allowed,
-                explanation=(
-                    f"chain p95 ms, paired bootstrap; worst end {high:+.0f} ms vs allowed"
-                    f" +{allowed:.0f} ms ({config.latency_margin:.0%} or"
-                    f" {config.latency_slack_ms:.0f} ms)"
-                ),
-            )
-        )
-    return rules

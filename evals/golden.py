@@ -10,16 +10,25 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ragwright.errors import GoldenSetError
 from ragwright.jsonl import read_jsonl
 
-__all__ = ["GoldenCase", "GoldenSet", "load_golden_set"]
+__all__ = ["GoldenCase", "GoldenSet", "Turn", "load_golden_set"]
 
 UNANSWERABLE_TAG = "unanswerable"
+
+
+class Turn(BaseModel):
+    """One earlier turn of a conversation, before the case's final ``question``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: str
 
 
 class GoldenCase(BaseModel):
@@ -31,6 +40,7 @@ class GoldenCase(BaseModel):
     expected_sources: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    history: list[Turn] = Field(default_factory=list)  # the chain gets it as input "history"
 
     @field_validator("question")
     @classmethod

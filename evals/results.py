@@ -14,81 +14,43 @@ from collections.abc import Iterable
 from datetime import datetime
 from statistics import fmean
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from ragwright.costs.store import percentile
-from ragwright.redact import redact
+from ragwright.evals.case_result import CaseResult
+from ragwright.evals.metric_info import (
+    BUILTIN_INFOS,
+    MetricInfo,
+    MetricSummary,
+    summarize_metric,
+    with_builtins,
+)
+from ragwright.evals.scoring import Score
 
 METRICS = ("hallucination", "relevance", "correctness")  # the judged metrics
 
 __all__ = [
+    "BUILTIN_INFOS",
     "METRICS",
     "CaseResult",
     "EvalRun",
+    "MetricInfo",
+    "MetricSummary",
     "MonitorStats",
     "RunSummary",
     "correctness_value",
     "hallucination_value",
     "relevance_value",
     "summarize",
+    "with_builtins",
 ]
 
 
-class CaseResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    case_id: str
-    question: str
-    tags: list[str]
-    answerable: bool
-    answer: str = ""
-    answered: bool = False
-    citations: list[str] = []
-    retrieved_sources: list[str] = []
-    contexts: list[str] = []
-    expected_sources: list[str] = []
-    recall_at_k: float | None = None
-    reciprocal_rank: float | None = None
-    hallucinated: bool | None = None
-    hallucination_score: float | None = None
-    unsupported_claims: list[str] = []
-    hallucination_outcome: str = "ok"
-    hallucination_detail: str = ""  # why the judge failed, when it did
-    relevance: int | None = None
-    relevance_reason: str = ""
-    relevance_outcome: str = "ok"
-    reference_answer: str | None = None
-    correctness: float | None = None  # 0-1 agreement with the reference answer
-    correctness_reason: str = ""
-    correctness_outcome: str | None = None  # None: the case has no reference answer
-    latency_ms: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    tokens_estimated: bool = False
-    cost_usd: float | None = 0.0
-    error: str | None = None
-
-    @field_validator("error", "hallucination_detail", "relevance_reason", "correctness_reason")
-    @classmethod
-    def _no_secrets(cls, value: str | None) -> str | None:
-        """Failure texts may quote a provider's reply: redacted before any report or log
-        shows them, and again when an older run record is loaded."""
-        return None if value is None else redact(value)
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def outcome(self, metric: str) -> str | None:
-        """The judge's outcome for ``metric``: ok, unparseable, error; None if not judged."""
-        return {
-            "hallucination": self.hallucination_outcome,
-            "relevance": self.relevance_outcome,
-            "correctness": self.correctness_outcome,
-        }[metric]
-
-
 class RunSummary(BaseModel):
+    """The run's aggregates. The named fields are the built-in metrics' means under the
+    keys they always had (reports, MLflow and ``--json`` keep them); ``metrics`` holds
+    every metric's mean and failure counts, built-in and custom, by name."""
+
     model_config = ConfigDict(frozen=True)
 
     cases: int
@@ -106,9 +68,12 @@ class RunSummary(BaseModel):
     abstention_rate: float | None  # among cases tagged unanswerable: share correctly declined
     p50_latency_ms: float
     p95_latency_ms: float
+    # the chat model call alone, under the same load (None: no call was timed, older runs)
+    p95_model_latency_ms: float | None = None
     total_tokens: int
     tokens_estimated: bool
     cost_usd: float | None  # None when any call had no known price
+    metrics: dict[str, MetricSummary] = {}  # every metric, by name
 
     @property
     def judge_error_count(self) -> int:
@@ -139,6 +104,7 @@ class EvalRun(BaseModel):
     golden_set_hash: str
     chat_model: str
     chat_model_local: bool
+    chat_model_reads_wording: bool = True  # False: local/extractive ignores the template text
     judge: str
     judge_local: bool
     judge_prompts: list[str] = []
@@ -146,73 +112,96 @@ class EvalRun(BaseModel):
     judge_balanced_accuracy: float | None = None
     index_version: str
     top_k: int
+    # every metric of the run: the built-ins, then [[metrics]] in configuration order
+    metrics: list[MetricInfo] = list(BUILTIN_INFOS.values())
     cases: list[CaseResult]
     summary: RunSummary
     mlflow_run_id: str | None = None
     monitor: MonitorStats | None = None
+    # Judge calls (LLM judges and rubric metrics) of the whole evaluation this run was part
+    # of: versions are judged interleaved, so the spend is shared, not split per version.
+    judge_monitor: MonitorStats | None = None
+
+    @model_validator(mode="after")
+    def _every_metric_recorded(self) -> EvalRun:
+        """Runs stored before the built-ins were metrics list only the custom ones, and
+        their failed cases carry no custom score: both read as a new run would."""
+        if any(name not in {m.name for m in self.metrics} for name in BUILTIN_INFOS):
+            self.metrics = with_builtins(self.metrics)
+            self.cases = [_failed_scored(case, self.metrics) for case in self.cases]
+        missing = [m for m in self.metrics if m.name not in self.summary.metrics]
+        if missing:
+            update = {m.name: summarize_metric(m, self.cases) for m in missing}
+            self.summary = self.summary.model_copy(
+                update={"metrics": {**update, **self.summary.metrics}}
+            )
+        return self
+
+    @property
+    def custom_metrics(self) -> list[MetricInfo]:
+        """The project's own metrics ([[metrics]] tables, Metric subclasses)."""
+        return [m for m in self.metrics if not m.builtin]
+
+
+def _failed_scored(case: CaseResult, metrics: list[MetricInfo]) -> CaseResult:
+    """A failed case of an old run: custom metrics count it as an error, as they did."""
+    if not case.error:
+        return case
+    failed = Score(value=None, outcome="error", reason="the answer call failed")
+    scores = {m.name: failed for m in metrics if not m.builtin and m.name not in case.scores}
+    return case.model_copy(update={"scores": {**case.scores, **scores}}) if scores else case
 
 
 def hallucination_value(case: CaseResult) -> float:
     """Per-case value the gate compares: 1 = hallucinated (or could not be judged)."""
-    if case.error or case.hallucination_outcome != "ok" or case.hallucinated is None:
-        return 1.0
-    return 1.0 if case.hallucinated else 0.0
+    value = BUILTIN_INFOS["hallucination"].value(case)
+    return 1.0 if value is None else value
 
 
 def relevance_value(case: CaseResult) -> float:
-    if case.error or case.relevance_outcome != "ok" or case.relevance is None:
-        return 1.0
-    return float(case.relevance)
-
-
-def _present(values: Iterable[float | None]) -> list[float]:
-    return [v for v in values if v is not None]
+    value = BUILTIN_INFOS["relevance"].value(case)
+    return 1.0 if value is None else value
 
 
 def correctness_value(case: CaseResult) -> float | None:
     """Agreement with the reference (0-1); None without a reference, 0 if not judged."""
-    if case.reference_answer is None:
-        return None
-    if case.error or case.correctness_outcome != "ok" or case.correctness is None:
-        return 0.0
-    return case.correctness
+    return BUILTIN_INFOS["correctness"].value(case)
 
 
-def summarize(cases: list[CaseResult]) -> RunSummary:
-    recalls = [c.recall_at_k for c in cases if c.recall_at_k is not None]
-    ranks = [c.reciprocal_rank for c in cases if c.reciprocal_rank is not None]
+def summarize(cases: list[CaseResult], metrics: Iterable[MetricInfo] = ()) -> RunSummary:
+    """Every metric's summary (the built-ins' whether listed or not) and the run totals."""
+    infos = with_builtins(metrics)
+    per_metric = {info.name: summarize_metric(info, cases) for info in infos}
+
+    def mean(name: str) -> float | None:
+        return per_metric[name].mean
+
     answerable = [c for c in cases if c.answerable]
-    unanswerable = [c for c in cases if not c.answerable]
     latencies = [c.latency_ms for c in cases if c.error is None]
+    model = [c.model_latency_ms for c in cases if c.model_latency_ms is not None]
     costs = [c.cost_usd for c in cases]
-    correct = _present(map(correctness_value, cases))
     return RunSummary(
         cases=len(cases),
         errors=sum(1 for c in cases if c.error),
         unparseable=sum(
-            1
-            for c in cases
-            if "unparseable"
-            in (c.hallucination_outcome, c.relevance_outcome, c.correctness_outcome)
+            1 for c in cases if any(c.outcome(metric) == "unparseable" for metric in METRICS)
         ),
         judge_errors={
             metric: sum(1 for c in cases if c.error is None and c.outcome(metric) == "error")
             for metric in METRICS
         },
-        hallucination_rate=fmean(hallucination_value(c) for c in cases) if cases else 0.0,
-        mean_relevance=fmean(relevance_value(c) for c in cases) if cases else 0.0,
-        mean_correctness=fmean(correct)
-        if (correct := _present(map(correctness_value, cases)))
-        else None,
-        recall_at_k=fmean(recalls) if recalls else None,
-        mrr=fmean(ranks) if ranks else None,
+        hallucination_rate=mean("hallucination") or 0.0,
+        mean_relevance=mean("relevance") or 0.0,
+        mean_correctness=mean("correctness"),
+        recall_at_k=mean("recall_at_k"),
+        mrr=mean("mrr"),
         answered_rate=fmean(1.0 if c.answered else 0.0 for c in answerable) if answerable else 0.0,
-        abstention_rate=(
-            fmean(0.0 if c.answered else 1.0 for c in unanswerable) if unanswerable else None
-        ),
+        abstention_rate=mean("abstention"),
         p50_latency_ms=percentile(latencies, 0.50),
         p95_latency_ms=percentile(latencies, 0.95),
+        p95_model_latency_ms=percentile(model, 0.95) if model else None,
         total_tokens=sum(c.total_tokens for c in cases),
         tokens_estimated=any(c.tokens_estimated for c in cases),
         cost_usd=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),
+        metrics=per_metric,
     )

@@ -12,57 +12,85 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from ragwright.costs.pricing import PriceTable
-from ragwright.errors import ProviderError, UserError
+from ragwright.errors import ProviderError
+from ragwright.evals.builtin_metrics import builtin_metrics
 from ragwright.evals.golden import GoldenCase, GoldenSet
-from ragwright.evals.judges.base import (
-    CorrectnessVerdict,
-    HallucinationVerdict,
-    Judge,
-    RelevanceVerdict,
-)
-from ragwright.evals.metrics import recall_at_k as recall
-from ragwright.evals.metrics import reciprocal_rank
-from ragwright.evals.results import CaseResult, EvalRun, summarize
+from ragwright.evals.judges.base import Judge
+from ragwright.evals.model_timer import case_model_calls, timed_model_calls
+from ragwright.evals.results import CaseResult, EvalRun, MetricInfo, summarize, with_builtins
+from ragwright.evals.scoring import Answer, Metric, Score, score_safely
 from ragwright.providers.limits import request_slots
 from ragwright.rag.chain import RagChain
 
-__all__ = ["run_evals", "run_evals_blocking"]
-
-V = TypeVar("V", HallucinationVerdict, RelevanceVerdict, CorrectnessVerdict)
+__all__ = ["chain_input", "metric_info", "reads_wording", "run_evals", "run_evals_blocking"]
 
 
-async def _judged(verdict: Awaitable[V], failed: Callable[[str], V]) -> V:
-    """The judge's verdict, or ``failed(reason)`` when the judge itself crashed.
+def reads_wording(model: object) -> bool:
+    """Whether the chat model (under its cache and meter wrappers) reads the prompt's text.
 
-    Judges return ``error`` outcomes for provider failures already; this catches
-    the rest (a bug, a local model that failed to load) so one case cannot abort
-    the run or vanish from it. User errors still stop the run: they would recur.
+    ``local/extractive`` declares ``reads_wording = False``: it reads the sources, the
+    question and the length budget, so a wording-only change cannot reach it.
     """
-    try:
-        return await verdict
-    except UserError:
-        raise
-    except Exception as exc:
-        return failed(f"{type(exc).__name__}: {exc}"[:300])
+    while not hasattr(model, "reads_wording") and hasattr(model, "inner"):
+        model = model.inner
+    return bool(getattr(model, "reads_wording", True))
 
 
-async def _correctness(judge: Judge, case: GoldenCase, answer: str) -> CorrectnessVerdict | None:
-    if case.reference_answer is None:
-        return None
-    return await _judged(
-        judge.correctness(case.question, answer, case.reference_answer),
-        lambda reason: CorrectnessVerdict(None, reason, outcome="error"),
+def chain_input(case: GoldenCase, prompt: str, run_id: str) -> dict[str, Any]:
+    """The chain's input for a case; earlier turns go in as ``history`` when there are any."""
+    data: dict[str, Any] = {
+        "question": case.question,
+        "prompt": prompt,
+        "tags": {"eval_run": run_id},
+    }
+    if case.history:
+        data["history"] = [turn.model_dump() for turn in case.history]
+    return data
+
+
+def metric_info(
+    metric: Metric, kind: str, gate: tuple[float | None, float | None, bool]
+) -> MetricInfo:
+    """What a run records about a custom metric (``gate``: floor, margin, gated)."""
+    floor, margin, gated = gate
+    return MetricInfo(
+        name=metric.name,
+        kind=kind,
+        higher_is_better=metric.higher_is_better,
+        value_range=metric.value_range,
+        uncalibrated_judge=metric.uncalibrated_judge,
+        floor=floor,
+        margin=margin,
+        gate=gated,
     )
 
 
+async def _scores(metrics: Sequence[Metric], case: GoldenCase, answer: Answer) -> dict[str, Score]:
+    """Every metric that applies to the case, concurrently; a raising metric is an error."""
+    applicable = [m for m in metrics if m.applies(case)]
+    scores = await asyncio.gather(*(score_safely(m, case, answer) for m in applicable))
+    return {metric.name: score for metric, score in zip(applicable, scores, strict=True)}
+
+
+def _failed_scores(metrics: Sequence[Metric], case: GoldenCase, reason: str) -> dict[str, Score]:
+    """A case whose answer call failed: the worst value for each metric that judges answers."""
+    failed = Score(value=None, outcome="error", reason=reason[:300])
+    return {m.name: failed for m in metrics if m.applies(case) and not m.skip_failed_answers}
+
+
 async def _run_case(  # noqa: PLR0917 - private, one caller
-    case: GoldenCase, chain: RagChain, judge: Judge, prompt: str, prices: PriceTable, run_id: str
+    case: GoldenCase,
+    chain: RagChain,
+    prompt: str,
+    prices: PriceTable,
+    run_id: str,
+    metrics: Sequence[Metric],
 ) -> CaseResult:
     base: dict[str, Any] = {
         "case_id": case.id,
@@ -73,31 +101,25 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         "reference_answer": case.reference_answer,
     }
     try:
-        answer = await chain.aanswer(
-            {"question": case.question, "prompt": prompt, "tags": {"eval_run": run_id}}
-        )
+        with case_model_calls() as calls:
+            answer = await chain.aanswer(chain_input(case, prompt, run_id))
     except ProviderError as exc:
-        return CaseResult(
-            **base,
-            error=f"{type(exc).__name__}: {exc}",
-            hallucination_outcome="error",
-            relevance_outcome="error",
-            correctness_outcome="error" if case.reference_answer is not None else None,
-        )
+        error = f"{type(exc).__name__}: {exc}"
+        return CaseResult(**base, error=error, scores=_failed_scores(metrics, case, error))
     retrieved = [c.source for c in answer.contexts]
     contexts = [c.text for c in answer.contexts]
-    hallucination, relevance, correctness = await asyncio.gather(
-        _judged(
-            judge.hallucination(case.question, answer.answer, contexts),
-            lambda reason: HallucinationVerdict(None, None, outcome="error", detail=reason),
-        ),
-        _judged(
-            judge.relevance(case.question, answer.answer),
-            lambda reason: RelevanceVerdict(None, reason, outcome="error"),
-        ),
-        _correctness(judge, case, answer.answer),
-    )
     provider, _, model = answer.model.partition("/")
+    cost = prices.cost(provider, model, answer.usage)
+    view = Answer(
+        answer.answer,
+        answer.answered,
+        answer.citations,
+        retrieved,
+        contexts,
+        latency_ms=answer.latency_ms,
+        model_latency_ms=round(sum(calls), 2) if calls else None,
+        cost_usd=cost,
+    )
     return CaseResult(
         **base,
         answer=answer.answer,
@@ -105,24 +127,13 @@ async def _run_case(  # noqa: PLR0917 - private, one caller
         citations=answer.citations,
         retrieved_sources=retrieved,
         contexts=contexts,
-        recall_at_k=recall(case.expected_sources, retrieved, chain.top_k),
-        reciprocal_rank=reciprocal_rank(case.expected_sources, retrieved),
-        hallucinated=hallucination.hallucinated,
-        hallucination_score=hallucination.score,
-        unsupported_claims=hallucination.unsupported_claims,
-        hallucination_outcome=hallucination.outcome,
-        hallucination_detail=hallucination.detail if hallucination.outcome != "ok" else "",
-        relevance=relevance.score,
-        relevance_reason=relevance.reason,
-        relevance_outcome=relevance.outcome,
-        correctness=correctness.score if correctness else None,
-        correctness_reason=correctness.reason if correctness else "",
-        correctness_outcome=correctness.outcome if correctness else None,
         latency_ms=round(answer.latency_ms, 2),
+        model_latency_ms=view.model_latency_ms,
         prompt_tokens=answer.usage.prompt_tokens,
         completion_tokens=answer.usage.completion_tokens,
         tokens_estimated=answer.usage.estimated,
-        cost_usd=prices.cost(provider, model, answer.usage),
+        cost_usd=cost,
+        scores=await _scores(metrics, case, view),
     )
 
 
@@ -140,6 +151,8 @@ async def run_evals(
     concurrency: int = 8,
     prices: PriceTable | None = None,
     progress: Callable[[int, int], None] | None = None,
+    metrics: Sequence[Metric] = (),
+    metric_infos: Sequence[MetricInfo] = (),
 ) -> list[EvalRun]:
     """Evaluate several prompt versions on the same cases, interleaved; one run each.
 
@@ -156,6 +169,8 @@ async def run_evals(
     called with the prompt's index and the number of cases just finished.
     """
     prices = prices or PriceTable()
+    every = [*builtin_metrics(judge, chain.top_k), *metrics]  # built-ins first, as reports show
+    infos = with_builtins(metric_infos)
     resolved = [chain.store.get(prompt) for prompt in prompts]
     run_ids = [uuid.uuid4().hex[:12] for _ in resolved]  # tag each run's model calls
     open_cases = asyncio.Semaphore(2 * concurrency)
@@ -167,7 +182,7 @@ async def run_evals(
             for step in range(len(resolved)):
                 index = (position + step) % len(resolved)
                 results[index] = await _run_case(
-                    case, chain, judge, resolved[index].ref, prices, run_ids[index]
+                    case, chain, resolved[index].ref, prices, run_ids[index], every
                 )
                 if progress is not None:
                     progress(index, 1)
@@ -179,7 +194,7 @@ async def run_evals(
     head = 2 * concurrency
     await asyncio.to_thread(_prefetch, chain, questions[:head])
     behind = asyncio.create_task(asyncio.to_thread(_prefetch, chain, questions[head:]))
-    with request_slots(concurrency):
+    with request_slots(concurrency), timed_model_calls(chain):
         per_case = await asyncio.gather(
             *(bounded(position, case) for position, case in enumerate(golden.cases))
         )
@@ -199,13 +214,15 @@ async def run_evals(
                 golden_set_hash=golden.hash,
                 chat_model=chain.model.name,
                 chat_model_local=chain.model.is_local,
+                chat_model_reads_wording=reads_wording(chain.model),
                 judge=judge.name,
                 judge_local=judge.is_local,
                 judge_prompts=judge.prompt_refs,
                 index_version=chain.retriever.version.version,
                 top_k=chain.top_k,
+                metrics=infos,
                 cases=cases,
-                summary=summarize(cases),
+                summary=summarize(cases, infos),
             )
         )
     return runs
@@ -220,6 +237,8 @@ def run_evals_blocking(
     concurrency: int = 8,
     prices: PriceTable | None = None,
     progress: Callable[[int, int], None] | None = None,
+    metrics: Sequence[Metric] = (),
+    metric_infos: Sequence[MetricInfo] = (),
 ) -> list[EvalRun]:
     """Run :func:`run_evals` on a fresh event loop whose thread pool matches ``concurrency``.
 
@@ -243,9 +262,13 @@ def run_evals_blocking(
                 concurrency=concurrency,
                 prices=prices,
                 progress=progress,
+                metrics=metrics,
+                metric_infos=metric_infos,
             )
         finally:  # this loop ends here: close its connections while it still runs
             await chain.model.aclose()
             await judge.aclose()
+            for metric in metrics:
+                await metric.aclose()
 
     return asyncio.run(main())

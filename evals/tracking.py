@@ -44,6 +44,7 @@ def log_run(
                 "ragwright.kind": "eval",
                 "ragwright.chat_model_local": str(run.chat_model_local).lower(),
                 "ragwright.judge_local": str(run.judge_local).lower(),
+                **({"ragwright.gate_verdict": gate.verdict} if gate is not None else {}),
             }
         )
         mlflow.log_params(
@@ -81,10 +82,16 @@ def log_run(
             "mrr": summary.mrr,
             "abstention_rate": summary.abstention_rate,
             "cost_usd": summary.cost_usd,
+            "p95_model_latency_ms": summary.p95_model_latency_ms,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
+        for name, custom in summary.metrics.items():  # every metric: metric.<name>
+            if custom.mean is not None:
+                metrics[f"metric.{name}"] = custom.mean
+            metrics[f"metric.{name}.errors"] = float(custom.errors + custom.unparseable)
         if gate is not None:
             metrics["gate_passed"] = 1.0 if gate.passed else 0.0
+            metrics["gate_not_informative"] = 1.0 if gate.verdict == "not_informative" else 0.0
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / RUN_ARTIFACT).write_text(run.model_dump_json(), encoding="utf-8")

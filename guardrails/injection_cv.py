@@ -1,8 +1,9 @@
 """Grouped cross-validation for the injection detector: near-duplicate groups and folds.
 
 Near-duplicates (the same attack reworded, or one text inside another) must
-share a fold, or cross-validation would test on what it trained on. numpy only:
-scikit-learn is not a dependency. The metrics are :mod:`ragwright.metrics`.
+share a fold, or cross-validation would test on what it trained on. The folds
+(and the fit) are :mod:`ragwright.linear`, shared with the local judge; the
+metrics are :mod:`ragwright.metrics`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
-__all__ = ["folds", "near_duplicate_groups"]
+from ragwright.linear import BoolArray, FloatArray, IndexArray, grouped_folds
 
-BoolArray = npt.NDArray[np.bool_]
-FloatArray = npt.NDArray[np.float64]
-IndexArray = npt.NDArray[np.intp]
+__all__ = ["BoolArray", "FloatArray", "IndexArray", "folds", "near_duplicate_groups"]
 
 _SHINGLE = 5  # words: rows sharing a 5-word run are near-duplicates
 
@@ -47,18 +45,5 @@ def near_duplicate_groups(texts: Sequence[str]) -> IndexArray:
 
 
 def folds(labels: BoolArray, groups: IndexArray, *, k: int = 5, seed: int = 0) -> list[IndexArray]:
-    """Test-fold indices: whole groups, each label spread evenly (greedy, largest groups first)."""
-    rng = np.random.default_rng(seed)
-    ids = rng.permutation(np.unique(groups))
-    members = {int(g): np.flatnonzero(groups == g) for g in ids}
-    order = sorted(members, key=lambda g: -len(members[g]))  # stable: shuffled among equals
-    totals = np.array([np.sum(~labels), np.sum(labels)], dtype=np.float64)
-    counts = np.zeros((k, 2))
-    assigned: list[list[int]] = [[] for _ in range(k)]
-    for g in order:
-        add = np.array([np.sum(~labels[members[g]]), np.sum(labels[members[g]])])
-        cost = (((counts + add) ** 2) / totals).sum(axis=1)
-        best = int(np.argmin(cost))
-        counts[best] += add
-        assigned[best].extend(members[g].tolist())
-    return [np.array(sorted(a), dtype=np.intp) for a in assigned]
+    """Test-fold indices: whole groups, each label spread evenly (:func:`grouped_folds`)."""
+    return grouped_folds(labels, groups, k=k, seed=seed)

@@ -45,6 +45,8 @@ from ragwright.guardrails.injection_cv import (
     near_duplicate_groups,
 )
 from ragwright.jsonl import read_jsonl
+from ragwright.linear import fit_logistic as linear_fit
+from ragwright.linear import model_document, standardise
 from ragwright.metrics import binary_metrics, summarise
 
 __all__ = [
@@ -130,44 +132,19 @@ def fit_logistic(x: FloatArray, y: BoolArray, *, c: float, buckets: int) -> dict
     constant column of 10, so its penalty is 100 times weaker.
     """
     d = len(DENSE_FEATURES)
-    mean = x[:, :d].mean(axis=0)
-    scale = x[:, :d].std(axis=0)
-    scale[scale == 0] = 1.0
+    mean, scale = standardise(x[:, :d])
     z = np.hstack([(x[:, :d] - mean) / scale, HASHED_VALUE * x[:, d:], np.full((len(x), 1), 10.0)])
-    t = y.astype(np.float64)
-    s = np.where(y, len(y) / (2 * max(1, y.sum())), len(y) / (2 * max(1, (~y).sum())))
-    lam = 1.0 / c
-    gram = z @ z.T
-    w = np.zeros(z.shape[1])
-
-    def objective(v: FloatArray) -> float:
-        eta = z @ v
-        return float(np.sum(s * (np.logaddexp(0, eta) - t * eta)) + lam / 2 * v @ v)
-
-    current = objective(w)
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(z @ w)))
-        g = z.T @ (s * (p - t)) + lam * w
-        r = np.sqrt(s * p * (1 - p))
-        inner = lam * np.eye(len(z)) + r[:, None] * gram * r[None, :]
-        step = (g - z.T @ (r * np.linalg.solve(inner, r * (z @ g)))) / lam
-        size = 1.0
-        while (candidate := objective(w - size * step)) > current and size > 1e-8:
-            size /= 2
-        w, previous, current = w - size * step, current, candidate
-        if previous - current < 1e-10 * max(1.0, abs(current)):
-            break
+    w = linear_fit(z, y, lam=1.0 / c, dual=True)
     hashed = HASHED_VALUE * w[d:-1]
-    return {
-        "features": list(DENSE_FEATURES),
-        "mean": [round(float(v), 6) for v in mean],
-        "scale": [round(float(v), 6) for v in scale],
-        "coef": [round(float(v), 6) for v in w[:d]],
-        "buckets": buckets,
-        "bucket_coef": {str(b): round(float(v), 6) for b, v in enumerate(hashed) if v != 0},
-        "intercept": round(10.0 * float(w[-1]), 6),
-        "threshold": 0.5,
-    }
+    return model_document(
+        DENSE_FEATURES,
+        mean,
+        scale,
+        w[:d],
+        10.0 * float(w[-1]),
+        buckets=buckets,
+        bucket_coef={str(b): round(float(v), 6) for b, v in enumerate(hashed) if v != 0},
+    )
 
 
 def _scores(model: dict[str, Any], features: Sequence[TextFeatures]) -> FloatArray:

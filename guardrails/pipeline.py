@@ -60,16 +60,17 @@ class _LocalGroundedness:
     """The calibrated local hallucination judge, as a groundedness score."""
 
     def __init__(self, settings: Settings) -> None:
-        # Imported here: the judge is evaluation's, and only this check needs it.
-        from ragwright.evals.judges.local import LocalJudge
+        # Imported here: only this check needs the model (shared with the eval judge).
+        from ragwright.grounding import GroundingModel
         from ragwright.providers.registry import embedder_from_settings
 
-        self.judge = LocalJudge(embedder_from_settings(settings))
+        self.judge = GroundingModel(embedder_from_settings(settings))
         self.threshold = self.judge.weights.threshold
 
     def unsupported_probability(self, answer: str, contexts: Sequence[str]) -> float:
-        verdict = self.judge.verdict(answer, contexts)
-        return verdict.score if verdict.score is not None else 1.0
+        from ragwright.rag.chain import is_refusal
+
+        return 0.0 if is_refusal(answer) else self.judge.assess(answer, contexts).score
 
 
 def _kinds(spans: Sequence[Span]) -> list[str]:

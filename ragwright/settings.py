@@ -35,6 +35,7 @@ __all__ = [
     "BudgetSettings",
     "GateSettings",
     "GuardrailSettings",
+    "MetricSettings",
     "ModelPrice",
     "Settings",
     "load_settings",
@@ -137,7 +138,7 @@ class GateSettings(BaseModel):
         250.0, ge=0, description="p95 rises below this many ms never fail (timer noise)."
     )
     min_judge_balanced_accuracy: float | None = Field(
-        None,
+        0.80,
         ge=0.5,
         le=1.0,
         description="Refuse to pass a gate whose judge has no calibration record this good.",
@@ -145,6 +146,69 @@ class GateSettings(BaseModel):
     bootstrap_samples: int = Field(2000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
+    latency_rule: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="The p95 latency rule: auto = on for endpoint models, off for local ones"
+        " (a local CPU model's latency is machine noise, not a property of the prompt).",
+    )
+
+
+MetricKind = Literal["llm_judge", "python", "check"]
+CheckName = Literal[
+    "regex", "json_schema", "max_words", "cites_sources", "refuses_when_unanswerable"
+]
+
+
+class MetricSettings(BaseModel):
+    """A custom metric (``[[metrics]]`` in ragwright.toml); see docs/metrics.md.
+
+    ``kind`` picks the fields that apply: ``llm_judge`` (``prompt``, ``scale`` or
+    ``labels``, optional ``model``), ``python`` (``function = "module:attribute"``),
+    ``check`` (``check`` and its parameters). ``floor``, ``margin`` and ``gate`` make
+    it a gate rule in the same table.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Metric id, e.g. tone.")
+    kind: MetricKind
+    description: str = ""
+    higher_is_better: bool = True
+    scale: tuple[float, float] | None = Field(None, description="[lo, hi] of the metric value.")
+    labels: dict[str, float] | None = Field(None, description="llm_judge: label -> value.")
+    prompt: str | None = Field(None, description="llm_judge: rubric prompt reference.")
+    model: str | None = Field(None, description="llm_judge: chat model (default judge_model).")
+    samples: int = Field(1, ge=1, le=9, description="llm_judge: self-consistency samples.")
+    function: str | None = Field(None, description="python: module:attribute.")
+    check: CheckName | None = None
+    pattern: str | None = Field(None, description="check regex: the regular expression.")
+    must_match: bool = Field(True, description="check regex: false = must not match.")
+    json_schema: dict[str, Any] | None = Field(None, description="check json_schema.")
+    max_words: int | None = Field(None, ge=1, description="check max_words.")
+    gate: bool = Field(True, description="Gate on this metric when floor or margin is set.")
+    floor: float | None = Field(None, description="Candidate mean must be at least (or most).")
+    margin: float | None = Field(None, ge=0, description="Allowed paired worsening.")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> MetricSettings:
+        needed = {
+            "llm_judge": ("prompt",),
+            "python": ("function",),
+            "check": ("check",),
+        }[self.kind]
+        for field in needed:
+            if getattr(self, field) is None:
+                raise ValueError(f"metric '{self.name}' (kind {self.kind}) needs '{field}'")
+        if self.kind == "llm_judge" and (self.scale is None) == (self.labels is None):
+            raise ValueError(f"metric '{self.name}': give exactly one of 'scale' or 'labels'")
+        if self.scale is not None and self.scale[0] >= self.scale[1]:
+            raise ValueError(f"metric '{self.name}': scale must be [lo, hi] with lo < hi")
+        wanted = {"regex": "pattern", "json_schema": "json_schema", "max_words": "max_words"}
+        if self.check in wanted and getattr(self, wanted[self.check]) is None:
+            raise ValueError(
+                f"metric '{self.name}': check {self.check} needs '{wanted[self.check]}'"
+            )
+        return self
 
 
 class ModelPrice(BaseModel):
@@ -351,6 +415,9 @@ class Settings(BaseSettings):
         1000, ge=1, description="Conversations `ragwright serve` keeps (least recent dropped)."
     )
     gate: GateSettings = GateSettings()
+    metrics: list[MetricSettings] = Field(
+        default_factory=list, description="Custom metrics ([[metrics]]); see docs/metrics.md."
+    )
     guardrails: GuardrailSettings = GuardrailSettings()
     budgets: list[BudgetSettings] = Field(default_factory=list)
     pricing: dict[str, ModelPrice] = Field(

@@ -399,6 +399,16 @@ def test_calibrate_command_prints_metrics_and_writes_record(
     assert record["metrics"]["balanced_accuracy"] == 1.0
     assert set(record["baseline"]["metrics"]) == set(record["metrics"])
     assert latest_calibration(Settings(), "local/judge") == {**record, "record_path": str(path)}
+    # the project's own cut: fitted on its labels, used by its local judge from now on
+    assert "best threshold on these labels" in result.stdout
+    assert 0.0 <= record["threshold"] <= 1.0
+    assert record["metrics_at_threshold"]["balanced_accuracy"] == 1.0
+    from ragwright.evals.calibration_record import cited_calibration
+    from ragwright.evals.judges.registry import judge_from_settings
+
+    used = judge_from_settings(Settings())
+    assert used.weights.threshold == record["threshold"]  # type: ignore[attr-defined]
+    assert cited_calibration(Settings(), "local/judge") == (path.name, 1.0)
 
 
 def test_calibrate_without_write_leaves_no_record(tmp_path: Path, isolated_home: Path) -> None:

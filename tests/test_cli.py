@@ -226,6 +226,7 @@ def test_wheel_has_one_top_level_package(wheel: Path) -> None:
         "ragwright/prompts/builtin/judge_relevance/prompt.yaml",
         "ragwright/evals/templates/report.html.jinja2",
         "ragwright/evals/judges/local_weights.json",
+        "ragwright/evals/judges/local_calibration.json",  # the record a fresh project cites
         "ragwright/guardrails/injection_weights.json",
         "ragwright/pricing.yaml",
         "ragwright/flows/ingest.py",

@@ -361,7 +361,8 @@ def test_gate_changed_gates_each_candidate_and_writes_one_comment(
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     comment = (repo / "docs" / "out" / "c.md").read_text(encoding="utf-8")
     assert "## ragwright prompt gate: ❌ 1 of 2 candidate(s) failed the gate" in comment
-    assert "| `rag_answer@v3` | `rag_answer:production` | added | ✅ passed |" in comment
+    # a wording-only change local/extractive cannot read: not a pass (issue 15)
+    assert "| `rag_answer@v3` | `rag_answer:production` | added | 🔍 not informative |" in comment
     assert "| `rag_answer@v4` | `rag_answer:production` | added | ❌ failed |" in comment
     assert "| `judge_relevance@v1` | `judge_relevance:production` | added | ➖ skipped |" in (
         comment

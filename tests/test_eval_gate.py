@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ragwright.errors import GoldenSetError
+from ragwright.evals.calibration_record import cited_calibration
 from ragwright.evals.gate import evaluate_gate, paired_bootstrap_ci
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.judges.local import LocalJudge
@@ -116,6 +117,8 @@ def evaluate(
     [run] = run_evals_blocking(
         chain, load_golden_set(golden), judge, prompts=[prompt], concurrency=4
     )
+    # as ragwright.evals.evaluate does: the local judge cites its shipped record
+    run.calibration, run.judge_balanced_accuracy = cited_calibration(settings, run.judge)
     return run
 
 

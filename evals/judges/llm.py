@@ -38,6 +38,8 @@ __all__ = [
     "HallucinationJudgment",
     "LLMJudge",
     "RelevanceJudgment",
+    "ask_json",
+    "parse_json_reply",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,6 +86,45 @@ def parse_json_reply(text: str, schema: type[M]) -> M:
         raise ValueError(f"JSON does not match the schema: {exc.errors()[0]['msg']}") from exc
 
 
+async def ask_json(
+    model: ChatModel, rendered: RenderedPrompt, schema: type[M], sample: int
+) -> M | str:
+    """The parsed judgment, or the raw reply when it stayed unparseable after one repair.
+
+    Shared by the built-in LLM judges and ``llm_judge`` rubric metrics, so both get
+    the same repair retry, cache keys (per sample) and ``unparseable`` outcome.
+    """
+    params = rendered.parameters
+    messages = rendered.messages
+    reply = ""
+    for attempt in range(2):
+        request = ChatRequest(
+            messages=messages,
+            json_output=True,
+            operation="judge",
+            prompt=rendered.ref,
+            temperature=float(params.get("temperature", 0)) if sample == 0 else 0.7,
+            max_tokens=int(params["max_tokens"]) if "max_tokens" in params else None,
+            sample=sample,
+        )
+        reply = (await model.agenerate(request)).text
+        try:
+            return parse_json_reply(reply, schema)
+        except ValueError as exc:
+            if attempt == 1:
+                break
+            messages = (
+                *messages,
+                Message("assistant", reply),
+                Message(
+                    "user",
+                    f"That reply was not usable ({exc}). Reply again with only the"
+                    " JSON object in the requested shape.",
+                ),
+            )
+    return reply
+
+
 class LLMJudge(Judge):
     is_local = False
 
@@ -117,36 +158,7 @@ class LLMJudge(Judge):
         await self.model.aclose()
 
     async def _ask(self, rendered: RenderedPrompt, schema: type[M], sample: int) -> M | str:
-        """The parsed judgment, or the raw reply when it stayed unparseable after one repair."""
-        params = rendered.parameters
-        messages = rendered.messages
-        reply = ""
-        for attempt in range(2):
-            request = ChatRequest(
-                messages=messages,
-                json_output=True,
-                operation="judge",
-                prompt=rendered.ref,
-                temperature=float(params.get("temperature", 0)) if sample == 0 else 0.7,
-                max_tokens=int(params["max_tokens"]) if "max_tokens" in params else None,
-                sample=sample,
-            )
-            reply = (await self.model.agenerate(request)).text
-            try:
-                return parse_json_reply(reply, schema)
-            except ValueError as exc:
-                if attempt == 1:
-                    break
-                messages = (
-                    *messages,
-                    Message("assistant", reply),
-                    Message(
-                        "user",
-                        f"That reply was not usable ({exc}). Reply again with only the"
-                        " JSON object in the requested shape.",
-                    ),
-                )
-        return reply
+        return await ask_json(self.model, rendered, schema, sample)
 
     async def _samples(self, rendered: RenderedPrompt, schema: type[M]) -> list[M | str]:
         return list(

@@ -16,6 +16,10 @@ app = typer.Typer(
 GoldenOption = Annotated[
     Path | None, typer.Option(help="Golden set JSONL file (default: settings.golden_set).")
 ]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print the summary as JSON on stdout (keys: docs/cli-eval.md)."),
+]
 
 
 @app.command("run")
@@ -25,9 +29,12 @@ def run(
     ),
     golden_set: GoldenOption = None,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Evaluate one prompt version; writes reports and logs to MLflow."""
+    from ragwright.cli.eval_output import print_json
     from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    from ragwright.cli.output import err_console
     from ragwright.settings import load_settings
 
     settings = load_settings()
@@ -35,10 +42,13 @@ def run(
         settings,
         [prompt],
         golden_set or settings.golden_set,
-        console,
+        err_console if as_json else console,  # stdout carries only the JSON
         gate=False,
         log_mlflow=mlflow,
     )
+    if as_json:
+        print_json(comparison)
+        return
     print_runs(console, comparison)
     for path in comparison.reports:
         console.print(f"report: {path}")
@@ -67,58 +77,72 @@ def gate(
     ] = None,
     golden_set: GoldenOption = None,
     mlflow: Annotated[bool, typer.Option(help="Log the runs to MLflow.")] = True,
+    as_json: JsonOption = False,
 ) -> None:
-    """Gate a candidate, or every changed version, vs production: exit 0 pass, 1 fail, 2 error."""
+    """Gate a candidate, or every changed version, vs production.
+
+    Exit 0 pass, 1 fail, 2 error, 3 not informative (the gate could not see the change).
+    """
     from ragwright.settings import load_settings
 
     if changed == (candidate is not None):
         raise typer.BadParameter("give either --candidate REF or --changed", param_hint="--changed")
     if not changed and (base is not None or comment is not None):
         raise typer.BadParameter("--base and --comment go with --changed", param_hint="--base")
+    if changed and as_json:
+        raise typer.BadParameter("--json goes with --candidate", param_hint="--json")
     settings = load_settings()
     golden = golden_set or settings.golden_set
     if changed:
         from ragwright.cli.gate_changed import gate_changed
 
         raise typer.Exit(gate_changed(settings, golden, base=base, comment=comment, mlflow=mlflow))
+    from ragwright.cli.eval_output import exit_status, print_json
     from ragwright.cli.evaluation import evaluate_prompts, print_runs
+    from ragwright.cli.output import err_console
     from ragwright.prompts.model import PromptRef
 
     assert candidate is not None
     baseline = baseline or f"{PromptRef.parse(candidate).name}:production"
     comparison = evaluate_prompts(
-        settings, [baseline, candidate], golden, console, log_mlflow=mlflow
+        settings,
+        [baseline, candidate],
+        golden,
+        err_console if as_json else console,
+        log_mlflow=mlflow,
     )
-    print_runs(console, comparison)
-    for path in comparison.reports:
-        console.print(f"report: {path}")
-    if comparison.gate is not None and not comparison.gate.passed:
-        raise typer.Exit(1)
+    if as_json:
+        print_json(comparison)
+    else:
+        print_runs(console, comparison)
+        for path in comparison.reports:
+            console.print(f"report: {path}")
+    raise typer.Exit(exit_status(comparison))
 
 
 @app.command("compare")
 def compare(
     run_a: Annotated[str, typer.Argument(help="MLflow run id of the baseline eval run.")],
     run_b: Annotated[str, typer.Argument(help="MLflow run id of the candidate eval run.")],
+    as_json: JsonOption = False,
 ) -> None:
-    """Gate run B against run A from their MLflow records (no model calls); exit 1 if worse."""
-    from ragwright.cli.evaluation import Comparison, print_runs
-    from ragwright.evals.gate import evaluate_gate
-    from ragwright.evals.report import write_reports
-    from ragwright.evals.tracking import load_run
+    """Gate run B against run A from their MLflow records (no model calls).
+
+    Exit 0 pass, 1 fail, 3 not informative (the gate could not see the change).
+    """
+    from ragwright.cli.eval_output import exit_status, print_json
+    from ragwright.cli.evaluation import print_runs
+    from ragwright.evals.api import compare as compare_runs
     from ragwright.settings import load_settings
 
-    settings = load_settings()
-    runs = [load_run(settings, run_a), load_run(settings, run_b)]
-    decision = evaluate_gate(runs[0], runs[1], settings.gate)
-    reports = list(
-        write_reports(settings.reports_dir, f"compare-{run_a[:8]}-{run_b[:8]}", runs, decision)
-    )
-    print_runs(console, Comparison(runs, decision, reports))
-    for path in reports:
-        console.print(f"report: {path}")
-    if not decision.passed:
-        raise typer.Exit(1)
+    comparison = compare_runs(load_settings(), run_a, run_b)
+    if as_json:
+        print_json(comparison)
+    else:
+        print_runs(console, comparison)
+        for path in comparison.reports:
+            console.print(f"report: {path}")
+    raise typer.Exit(exit_status(comparison))
 
 
 @app.command("changed")
@@ -206,8 +230,20 @@ def calibrate(
             "metrics cover the judged rows only[/yellow]",
             highlight=False,
         )
+    if result.fitted_threshold is not None and result.fitted_metrics is not None:
+        ba = result.fitted_metrics.get("balanced_accuracy")
+        console.print(
+            f"best threshold on these labels: {result.fitted_threshold:.3f}"
+            + (f" (balanced accuracy {ba:.3f}, in-sample)" if ba is not None else ""),
+            highlight=False,
+        )
     if write:
         path = write_calibration_record(settings, scorer, labelled, result, limit=limit)
         console.print(f"record: {path}", highlight=False)
+        if getattr(scorer, "weights", None) is not None and result.fitted_threshold is not None:
+            console.print(
+                f"{scorer.name} now uses threshold {result.fitted_threshold:.3f} in this project",
+                highlight=False,
+            )
     else:
         console.print("[dim]record not written (pass --write to save it)[/dim]")

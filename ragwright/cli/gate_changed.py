@@ -106,9 +106,16 @@ def _gate_one(
     assert decision is not None  # two prompts: always gated
     failed = [r.rule for r in decision.rules if not r.passed]
     markdown = next(p for p in comparison.reports if p.suffix == ".md")
+    statuses: dict[str, Status] = {
+        "pass": "passed",
+        "fail": "failed",
+        "not_informative": "not_informative",
+    }
+    status = statuses[decision.verdict]
+    detail = f"failed: {'; '.join(failed)}" if failed else f"{len(decision.rules)} rules passed"
     return outcome(
-        "passed" if decision.passed else "failed",
-        f"failed: {'; '.join(failed)}" if failed else f"{len(decision.rules)} rules passed",
+        status,
+        f"{decision.not_informative}; {detail}" if decision.not_informative else detail,
         report=markdown.read_text(encoding="utf-8"),
         local=comparison.runs[-1].chat_model == "local/extractive",
     )
@@ -119,7 +126,13 @@ def _print_outcomes(outcomes: list[CandidateOutcome], base: str) -> None:
         console.print(f"no prompt version added, edited or published since {base}: nothing to gate")
         return
     table = Table("candidate", "baseline", "change", "verdict", title=f"prompt gate vs {base}")
-    colours = {"passed": "green", "failed": "red", "error": "red", "skipped": "dim"}
+    colours = {
+        "passed": "green",
+        "failed": "red",
+        "error": "red",
+        "skipped": "dim",
+        "not_informative": "yellow",
+    }
     for o in outcomes:
         table.add_row(o.candidate, o.baseline, o.change, f"[{colours[o.status]}]{o.status}[/]")
     console.print(table)

@@ -45,6 +45,9 @@ class ExtractiveAnswerer(ChatModel):
 
     provider = "local"
     model = "extractive"
+    # It reads the sources, the question and max_tokens, never the instructions: an eval
+    # gate cannot see a wording-only prompt change through it (evals/gate.py).
+    reads_wording = False
 
     def __init__(
         self,

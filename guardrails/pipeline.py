@@ -62,9 +62,10 @@ class _LocalGroundedness:
     def __init__(self, settings: Settings) -> None:
         # Imported here: only this check needs the model (shared with the eval judge).
         from ragwright.grounding import GroundingModel
-        from ragwright.providers.registry import embedder_from_settings
+        from ragwright.providers.registry import local_embedder
 
-        self.judge = GroundingModel(embedder_from_settings(settings))
+        # calibrated on MiniLM's scores: not the index's embedder when that is another model
+        self.judge = GroundingModel(local_embedder(settings))
         self.threshold = self.judge.weights.threshold
 
     def unsupported_probability(self, answer: str, contexts: Sequence[str]) -> float:

@@ -11,7 +11,7 @@ from ragwright.evals.judges.base import Judge
 from ragwright.evals.judges.llm import LLMJudge
 from ragwright.evals.judges.local import LocalJudge, default_weights
 from ragwright.prompts.store import PromptStore
-from ragwright.providers.registry import chat_model_from_settings, embedder_from_settings
+from ragwright.providers.registry import chat_model_from_settings, local_embedder
 from ragwright.settings import LOCAL_PREFIX, Settings
 
 __all__ = ["judge_from_settings"]
@@ -19,8 +19,10 @@ __all__ = ["judge_from_settings"]
 
 def judge_from_settings(settings: Settings) -> Judge:
     if settings.judge_model == "local/judge":
-        raw = embedder_from_settings(settings, metered=False)
-        embedder = metered_embedder(raw, settings, operation="judge", label="local/judge")
+        # calibrated on MiniLM's scores: not the index's embedder when that is another model
+        embedder = metered_embedder(
+            local_embedder(settings), settings, operation="judge", label="local/judge"
+        )
         # a project that recalibrated on its own labels (eval calibrate --write) uses its cut
         threshold = project_threshold(settings, "local/judge")
         weights = None if threshold is None else replace(default_weights(), threshold=threshold)

@@ -6,13 +6,17 @@ keys cannot reach the tracking server.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from ragwright.evals.gate import GateResult
 from ragwright.evals.results import EvalRun
-from ragwright.experiments import experiment_id, use_tracking
+from ragwright.experiments import SQLITE_URI, experiment_id, use_tracking
 from ragwright.offline import apply_offline_defaults
 from ragwright.settings import Settings
 
@@ -112,6 +116,11 @@ def log_run(
 
 def load_run(settings: Settings, mlflow_run_id: str) -> EvalRun:
     """Read an eval run back from MLflow (the ``run.json`` artifact it was logged with)."""
+    local = _local_artifact(settings.tracking_uri, mlflow_run_id)
+    if local is not None:
+        run = EvalRun.model_validate_json(local.read_text(encoding="utf-8"))
+        run.mlflow_run_id = mlflow_run_id
+        return run
     apply_offline_defaults()
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -130,3 +139,31 @@ def load_run(settings: Settings, mlflow_run_id: str) -> EvalRun:
     run = EvalRun.model_validate_json(Path(path).read_text(encoding="utf-8"))
     run.mlflow_run_id = mlflow_run_id
     return run
+
+
+def _local_artifact(tracking_uri: str, run_id: str) -> Path | None:
+    """The run's ``run.json`` read straight from a local SQLite store and artifact folder.
+
+    ``eval compare`` needs one file; importing MLflow to find it takes longer than the
+    whole comparison (seconds). Anything else (a server, remote artifacts, an unknown
+    id, a schema this query does not fit) goes through MLflow, which owns the answer.
+    """
+    if not tracking_uri.startswith(SQLITE_URI):
+        return None
+    database = Path(tracking_uri.removeprefix(SQLITE_URI))
+    if not database.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                "SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    if row is None or not isinstance(row[0], str):
+        return None
+    parsed = urlparse(row[0])
+    if parsed.scheme not in ("", "file"):
+        return None
+    path = Path(url2pathname(parsed.path)) / RUN_ARTIFACT
+    return path if path.is_file() else None

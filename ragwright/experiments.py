@@ -20,7 +20,7 @@ from ragwright.settings import Settings
 __all__ = ["experiment_id", "is_remote", "use_tracking"]
 
 _REMOTE = ("http://", "https://", "databricks")
-_SQLITE = "sqlite:///"
+SQLITE_URI = "sqlite:///"
 _CREATE_WAIT_S = 300.0
 _ready: set[str] = set()  # local stores this process has seen created
 
@@ -38,9 +38,9 @@ def use_tracking(tracking_uri: str) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    if not tracking_uri.startswith(_SQLITE) or tracking_uri in _ready:
+    if not tracking_uri.startswith(SQLITE_URI) or tracking_uri in _ready:
         return
-    database = Path(tracking_uri.removeprefix(_SQLITE))
+    database = Path(tracking_uri.removeprefix(SQLITE_URI))
 
     def busy(path: Path, holder: Holder) -> ConfigError:
         return ConfigError(

@@ -177,6 +177,17 @@ def test_eval_gate_logs_to_mlflow(built: Path, isolated_home: Path) -> None:
     missing = run_cli("eval", "compare", "nope", candidate.info.run_id, cwd=built)
     assert missing.returncode == 2
     assert "has no ragwright eval run" in missing.stderr
+    # a local store is read without importing MLflow (seconds of `eval compare`)
+    code = (
+        "import sys; from ragwright.settings import load_settings;"
+        " from ragwright.evals.tracking import load_run;"
+        f" run = load_run(load_settings(), {candidate.info.run_id!r});"
+        " print(run.prompt, 'mlflow' in sys.modules)"
+    )
+    direct = subprocess.run(
+        [sys.executable, "-c", code], cwd=built, capture_output=True, text=True, check=True
+    )
+    assert direct.stdout.split() == ["rag_answer@v1", "False"]
 
 
 @pytest.mark.slow

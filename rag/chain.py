@@ -40,6 +40,7 @@ from ragwright.rag.conversation import (
 from ragwright.rag.guard import Guard, GuardFinding
 from ragwright.rag.retriever import RetrievedChunk, Retriever
 from ragwright.settings import Settings
+from ragwright.traces.recorder import TraceRecorder, new_request_id, recorder_for, traced_failure
 from ragwright.usage import Usage
 
 __all__ = ["ContextPassage", "RagAnswer", "RagChain", "StreamEvent"]
@@ -79,6 +80,7 @@ class RagAnswer(BaseModel):
     blocked_by: str | None = None  # the output check that withheld the answer
     standalone_question: str | None = None  # what retrieval searched for, given a history
     ttft_ms: float | None = None  # streamed answers: from the request to the first token
+    request_id: str = ""  # the trace's key (ragwright traces show, POST /v1/feedback)
 
 
 class StreamEvent(BaseModel):
@@ -148,6 +150,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         self.top_k = top_k
         self.guard = guard
         self.allow_drafts = allow_drafts
+        self.tracer: TraceRecorder | None = None  # from_settings sets it when settings.traces
         if not allow_drafts:  # `serve`/`ask` with a draft or edited prompt fail at start
             store.get(prompt, published_only=True)
         self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
@@ -195,7 +198,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             embedder = CachedEmbedder(embedder, CallCache(settings.cache_db))
         retriever = Retriever(settings, embedder, chroma_client(settings))
         model = chat_model or chat_model_from_settings(settings, cached=cached)
-        return cls(
+        chain = cls(
             retriever,
             PromptStore.from_settings(settings),
             metered(model, settings),
@@ -205,6 +208,17 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             allow_drafts=allow_drafts,
             condense_prompt=settings.condense_prompt,
         )
+        # evaluation (allow_drafts) measures prompts: its answers are not production traffic
+        chain.tracer = recorder_for(settings) if settings.traces and not allow_drafts else None
+        return chain
+
+    def feedback(
+        self, request_id: str, score: int, comment: str | None = None, *, replace: bool = False
+    ) -> dict[str, Any]:
+        """A user's verdict (1 or -1) on an answer, by its ``request_id``; see ``traces``."""
+        from ragwright.traces.feedback import record_feedback
+
+        return record_feedback(self.tracer, request_id, score, comment, replace=replace)
 
     def with_retriever(self, retriever: Retriever) -> RagChain:
         """The same chain over another retriever (a server refreshing after a reindex)."""
@@ -216,7 +230,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
 
     def _rebuilt(self, retriever: Retriever, guard: Guard | None) -> RagChain:
         # A new instance, not a copy: the LCEL pipeline is bound to its instance's steps.
-        return RagChain(
+        chain = RagChain(
             retriever,
             self.store,
             self.model,
@@ -226,17 +240,23 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             allow_drafts=self.allow_drafts,
             condense_prompt=self.condense_prompt,
         )
+        chain.tracer = self.tracer
+        return chain
 
     # Runnable interface ----------------------------------------------------
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> RagAnswer:
-        return self._pipeline.invoke(self._prepare(input), config)
+        state = self._prepare(input)
+        with traced_failure(self.tracer, state):
+            return self._pipeline.invoke(state, config)
 
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> RagAnswer:
-        return await self._pipeline.ainvoke(self._prepare(input), config)
+        state = self._prepare(input)
+        with traced_failure(self.tracer, state):
+            return await self._pipeline.ainvoke(state, config)
 
     async def aanswer(self, input: dict[str, Any]) -> RagAnswer:
         """The same steps as :meth:`ainvoke`, called directly instead of through LCEL.
@@ -340,11 +360,19 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
                 "invalid Unicode in 'question': it holds a lone surrogate (such as \\ud800);"
                 " pass valid text"
             ) from None
-        unknown = set(input) - {"question", "prompt", "k", "where", "tags", "history"}
+        unknown = set(input) - {"question", "prompt", "k", "where", "tags", "history", "request_id"}
         if unknown:
             raise UserError(f"unknown chain input keys {sorted(unknown)}")
         history = validate_history(input.get("history"))
-        return {**input, "history": history, "_started": time.perf_counter()}
+        request_id = input.get("request_id") or new_request_id()
+        started = time.perf_counter()
+        return {
+            **input,
+            "history": history,
+            "_started": started,
+            "_request_id": request_id,
+            "_marks": {"started": started},  # when each step began; shared by LCEL's copies
+        }
 
     def _guard_input(self, state: dict[str, Any]) -> dict[str, Any]:
         if self.guard is None:
@@ -355,6 +383,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     # A follow-up ("and how long does that take?") means nothing to the index alone:
     # retrieval and the answer prompt get a standalone question instead.
     def _condense(self, state: dict[str, Any]) -> str | None:
+        state["_marks"]["condense"] = (
+            time.perf_counter()
+        )  # span marks: see traces.recorder.spans_of
         if not state["history"]:
             return None
         if self.model.is_local:
@@ -363,6 +394,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         return standalone_from_reply(self.model.generate(request).text, state)
 
     async def _acondense(self, state: dict[str, Any]) -> str | None:
+        state["_marks"]["condense"] = time.perf_counter()
         if not state["history"]:
             return None
         if self.model.is_local:
@@ -381,6 +413,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         )
 
     def _render(self, state: dict[str, Any]) -> RenderedPrompt:
+        state["_marks"]["render"] = time.perf_counter()
         contexts = [
             {"source": c.source, "title": c.title, "heading": c.heading, "text": c.text}
             for c in state["contexts"]
@@ -393,6 +426,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         )
 
     def _request(self, state: dict[str, Any]) -> ChatRequest:
+        state["_marks"]["request"] = time.perf_counter()
         rendered: RenderedPrompt = state["rendered"]
         params = rendered.parameters
         tags = tuple(sorted((str(k), str(v)) for k, v in (state.get("tags") or {}).items()))
@@ -411,6 +445,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         return await self.model.agenerate(self._request(state))
 
     def _finish(self, state: dict[str, Any]) -> RagAnswer:
+        state["_marks"]["finish"] = time.perf_counter()
         response: ChatResponse = state["response"]
         rendered: RenderedPrompt = state["rendered"]
         contexts: list[RetrievedChunk] = state["contexts"]
@@ -419,7 +454,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             guarded = self.guard.check_output(state["question"], text, [c.text for c in contexts])
             text, blocked_by = guarded.text, guarded.blocked_by
             findings.extend(guarded.findings)
-        return RagAnswer(
+        answer = RagAnswer(
             question=state["question"],
             answer=text,
             answered=blocked_by is None and not is_refusal(text),
@@ -446,4 +481,8 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             blocked_by=blocked_by,
             standalone_question=state.get("standalone"),
             ttft_ms=state.get("_ttft_ms"),
+            request_id=state["_request_id"],
         )
+        if self.tracer is not None:
+            self.tracer.answered(state, answer)
+        return answer

@@ -45,7 +45,7 @@ typecheck: $(STAMP)  ## mypy, strict on the packages
 unit: $(STAMP) testservers  ## pytest
 	$(BIN)/pytest
 
-# Servers the tests start for real: PostgreSQL (cost store). Installed only when missing,
+# Servers the tests start for real: PostgreSQL (cost store), chromium (dashboard test). Installed only when missing,
 # as root, where apt-get exists (CI); elsewhere those tests skip and say why.
 testservers:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
@@ -53,6 +53,11 @@ testservers:
 	    { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }; } || \
 	  echo "note: PostgreSQL is not installed; its tests will be skipped"
+	@command -v chromium >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; } || \
+	  echo "note: chromium is not installed; the dashboard's browser test will be skipped"
 
 test: lint typecheck unit  ## everything CI runs
 

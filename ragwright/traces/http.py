@@ -90,8 +90,10 @@ def install(app: FastAPI, recorder: TraceRecorder | None) -> None:
 
     @router.get("/v1/monitor")
     def monitor(by: str = "day") -> dict[str, Any]:
-        if by not in ("day", "prompt", "index"):
-            raise HTTPException(status_code=422, detail="by must be day, prompt or index")
+        if by not in ("day", "prompt", "index", "day_prompt"):
+            raise HTTPException(
+                status_code=422, detail="by must be day, prompt, index or day_prompt"
+            )
         return report(store_or_404().select(), by=by)
 
     @router.post("/v1/labels")

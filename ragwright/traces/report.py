@@ -22,6 +22,8 @@ _KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "day": lambda r: str(r["ts"])[:10],
     "prompt": lambda r: str(r.get("prompt") or "-"),
     "index": lambda r: str(r.get("index_version") or "-"),
+    # the dashboard's series: one line per prompt version over days ("<day> <prompt>")
+    "day_prompt": lambda r: f"{str(r['ts'])[:10]} {r.get('prompt') or '-'}",
 }
 
 

@@ -45,7 +45,7 @@ typecheck: $(STAMP)  ## mypy, strict on the packages
 unit: $(STAMP) testservers  ## pytest
 	$(BIN)/pytest
 
-# Servers the tests start for real: PostgreSQL (cost store), chromium (dashboard test). Installed only when missing,
+# Servers the tests start for real: PostgreSQL (cost store). Installed only when missing,
 # as root, where apt-get exists (CI); elsewhere those tests skip and say why.
 testservers:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \

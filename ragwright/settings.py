@@ -356,6 +356,9 @@ class Settings(BaseSettings):
     traces_url: str | None = Field(
         None, description="SQLAlchemy URL of a shared trace store; unset = <home>/traces.db."
     )
+    otel_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint the traces also go to (e.g. http://127.0.0.1:4318)."
+    )
     online_eval: OnlineEvalSettings = OnlineEvalSettings()
     monitor: MonitorSettings = MonitorSettings()
     gate: GateSettings = GateSettings()

@@ -173,3 +173,16 @@ def test_sqlalchemy_url(chain: RagChain, tmp_path: Path) -> None:
     assert store.count() == 0
     again = open_trace_store(f"sqlite:///{tmp_path / 'other.db'}")  # migrations applied once
     assert again.count() == 0
+
+
+def test_a_repeated_request_id_costs_only_its_own_trace(tmp_path: Path) -> None:
+    recorder = TraceRecorder(tmp_path / "t.db", flush_interval_s=60)
+    recorder.failed({"question": "first", "_request_id": "same"}, RuntimeError("x"))
+    recorder.flush()
+    for rid in ("a", "same", "b"):  # a client reused its X-Request-Id
+        recorder.failed({"question": rid, "_request_id": rid}, RuntimeError("x"))
+    assert recorder.flush() == 2
+    assert recorder.duplicates == 1
+    assert recorder.pending == 0
+    assert recorder.store.get("same")["question"] == "first"  # never overwritten
+    recorder.close()

@@ -32,6 +32,7 @@ from ragwright.traces.record import PendingTrace, row_of
 if TYPE_CHECKING:
     from ragwright.rag.chain import RagAnswer
     from ragwright.settings import Settings
+    from ragwright.traces.otel import OtelExporter
     from ragwright.traces.store import TraceStore
 
 __all__ = ["TraceRecorder", "new_request_id", "recorder_for", "spans_of", "traced_failure"]
@@ -84,14 +85,17 @@ class TraceRecorder:
         *,
         flush_interval_s: float = 0.5,
         max_pending: int = 10_000,
+        exporter: OtelExporter | None = None,
     ) -> None:
         self.target = target
+        self.exporter = exporter  # OpenTelemetry: the same traces over OTLP (otel_endpoint)
         self.prices = prices or PriceTable()
         self.flush_interval_s = flush_interval_s
         self.max_pending = max_pending
         self.written = 0
         self.failures = 0  # failed writes (each retried)
         self.dropped = 0  # traces given up: the store failed for max_pending traces
+        self.duplicates = 0  # traces skipped: their request id was already stored
         self._buffer: list[PendingTrace] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -164,6 +168,12 @@ class TraceRecorder:
                 self.failures += 1
                 raise
         self.written += written
+        self.duplicates += len(batch) - written
+        if self.exporter is not None:
+            try:
+                self.exporter.export(batch)
+            except Exception as exc:  # the collector is optional: never lose the store write
+                log.warning("OpenTelemetry export failed: %s", exc)
         if self._failure is not None:
             log.warning("traces are written to %s again", shown_target(self.target))
             self._failure = None
@@ -191,6 +201,7 @@ class TraceRecorder:
             "pending": self.pending,
             "failures": self.failures,
             "dropped": self.dropped,
+            "duplicates": self.duplicates,
         }
 
     def close(self) -> None:
@@ -202,6 +213,8 @@ class TraceRecorder:
                 self.pending + self.dropped,
                 shown_target(self.target),
             )
+        if self.exporter is not None:
+            self.exporter.close()  # sends what it still holds
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
@@ -219,5 +232,10 @@ def recorder_for(settings: Settings) -> TraceRecorder:
     with _recorders_lock:
         if key not in _recorders:
             overrides = {name: price.model_dump() for name, price in settings.pricing.items()}
-            _recorders[key] = TraceRecorder(key, PriceTable(overrides=overrides))
+            exporter = None
+            if settings.otel_endpoint:
+                from ragwright.traces.otel import OtelExporter
+
+                exporter = OtelExporter(settings.otel_endpoint)
+            _recorders[key] = TraceRecorder(key, PriceTable(overrides=overrides), exporter=exporter)
         return _recorders[key]

@@ -167,10 +167,32 @@ class TraceStore:
 
     # -- writing ------------------------------------------------------------------------------
     def insert(self, rows: list[dict[str, Any]]) -> int:
-        if rows:
-            with self._errors("cannot write traces"), self.engine.begin() as conn:
+        """Write ``rows`` in one transaction; the number written.
+
+        A request id already stored (a client reusing its ``X-Request-Id``) would
+        fail the whole batch on every retry: the batch is then written row by row
+        and the repeats are skipped, so one bad row never costs the others.
+        """
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as conn:
                 conn.execute(traces.insert(), rows)
-        return len(rows)
+            return len(rows)
+        except sa.exc.IntegrityError:
+            pass
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"{self.shown}: cannot write traces ({_one_line(exc)})") from exc
+        written = 0
+        with self._errors("cannot write traces"):
+            for row in rows:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(traces.insert(), row)
+                    written += 1
+                except sa.exc.IntegrityError:
+                    continue
+        return written
 
     def feedback(
         self, request_id: str, score: int, comment: str | None = None, *, replace: bool = False

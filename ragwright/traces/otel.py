@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ragwright.errors import ConfigError
 from ragwright.traces.record import SPANS, PendingTrace
 
 if TYPE_CHECKING:
@@ -26,10 +27,16 @@ class OtelExporter:
     """Sends traces to an OTLP/HTTP endpoint (``http://host:4318``; ``/v1/traces`` is added)."""
 
     def __init__(self, endpoint: str, *, service_name: str = "ragwright") -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError as exc:
+            raise ConfigError(
+                f"otel_endpoint is set but OpenTelemetry is not installed ({exc});"
+                ' pip install "ragwright[otel]"'
+            ) from exc
 
         url = endpoint.rstrip("/")
         if not url.endswith("/v1/traces"):

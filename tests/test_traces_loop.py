@@ -171,3 +171,28 @@ def test_the_loop_from_the_command_line(tmp_path: Path) -> None:
         "[monitor]\nmax_p95_latency_ms = 0.001\n", encoding="utf-8"
     )
     assert run_cli("monitor", "check", cwd=tmp_path).returncode == 1
+
+
+def test_the_demo_step_scores_its_questions_and_writes_a_golden_case(small_docs: Path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ragwright.traces.demo import show_production_loop
+    from ragwright.traces.recorder import recorder_for
+
+    settings = Settings(docs_dir=small_docs)
+    ingest(settings)
+    chain = RagChain.from_settings(settings)
+    assert chain.tracer is recorder_for(settings)
+    chain.invoke({"question": QUESTIONS[0]})
+    chain.invoke({"question": "not one of the demo's questions"})
+    out = StringIO()
+    path = show_production_loop(settings, Console(file=out, width=200), QUESTIONS[:1])
+    assert path is not None
+    case = load_golden_set(path).cases[0]
+    assert case.question == QUESTIONS[0]
+    scored = [t for t in chain.tracer.store.select() if t["eval_status"] == "scored"]
+    assert [t["question"] for t in scored] == [QUESTIONS[0]]
+    assert "one trace as a golden case" in out.getvalue()
+    chain.tracer.close()

@@ -186,3 +186,20 @@ def test_a_repeated_request_id_costs_only_its_own_trace(tmp_path: Path) -> None:
     assert recorder.pending == 0
     assert recorder.store.get("same")["question"] == "first"  # never overwritten
     recorder.close()
+
+
+def test_feedback_while_the_store_is_locked_is_503(chain: RagChain, tmp_path: Path) -> None:
+    client = TestClient(create_app(chain))
+    request_id = client.post("/v1/answer", json={"question": QUESTION}).json()["request_id"]
+    assert chain.tracer is not None
+    chain.tracer.flush()
+    locker = sqlite3.connect(tmp_path / "traces.db", timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        locked = client.post("/v1/feedback", json={"request_id": request_id, "score": 1})
+    finally:
+        locker.rollback()
+        locker.close()
+    assert locked.status_code == 503
+    assert "unavailable" in locked.json()["detail"]
+    assert client.post("/v1/feedback", json={"request_id": request_id, "score": 1}).is_success

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragwright.errors import FeedbackConflictError, TraceNotFoundError
 from ragwright.redact import redact
+from ragwright.sqlite import StoreError
 from ragwright.traces.feedback import record_feedback
 from ragwright.traces.report import report
 
@@ -75,6 +76,9 @@ def install(app: FastAPI, recorder: TraceRecorder | None) -> None:
             )  # fmt: skip
         except (TraceNotFoundError, FeedbackConflictError) as exc:
             raise mapped_errors(exc) from exc
+        except StoreError as exc:  # locked or down: the client may retry
+            detail = f"the trace store is unavailable: {redact(str(exc))}"
+            raise HTTPException(status_code=503, detail=detail) from exc
 
     @router.get("/v1/traces")
     def list_traces(limit: int = 50, worst: bool = False) -> list[dict[str, Any]]:

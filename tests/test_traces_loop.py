@@ -196,3 +196,26 @@ def test_the_demo_step_scores_its_questions_and_writes_a_golden_case(small_docs:
     assert [t["question"] for t in scored] == [QUESTIONS[0]]
     assert "one trace as a golden case" in out.getvalue()
     chain.tracer.close()
+
+
+def test_the_report_goes_to_mlflow(chain: RagChain, judge: object) -> None:
+    import mlflow
+    from typer.testing import CliRunner
+
+    from ragwright.cli.app import app
+
+    assert chain.tracer is not None
+    OnlineEvaluator(chain.tracer.store, judge).run_until_idle()  # type: ignore[arg-type]
+    settings = Settings(traces_url=f"sqlite:///{chain.tracer.target}")
+    result = CliRunner().invoke(
+        app,
+        ["monitor", "export-mlflow", "--by", "prompt"],
+        env={"RAGWRIGHT_TRACES_URL": settings.traces_url},
+    )
+    assert result.exit_code == 0, result.output
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    [run] = mlflow.search_runs(experiment_names=["ragwright-monitoring"], output_format="list")
+    metrics = run.data.metrics
+    assert metrics["rag_answer_v1.traces"] == len(QUESTIONS)  # @: not allowed in names
+    assert metrics["all.scored"] == len(QUESTIONS)
+    assert "all.negative_feedback_rate" not in metrics  # no feedback: absent, never 0

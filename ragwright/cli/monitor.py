@@ -55,6 +55,23 @@ def report(
     console.print(table)
 
 
+@app.command("export-mlflow")
+def export_mlflow(
+    by: Annotated[str, typer.Option(help="day, prompt or index.")] = "day",
+    since: Since = None,
+) -> None:
+    """Log the report's figures as metrics of an MLflow monitoring run (run name quality)."""
+    from ragwright.cli.traces import trace_filter
+    from ragwright.settings import load_settings
+    from ragwright.traces.mlflow_export import export_report
+    from ragwright.traces.report import report as build
+
+    if by not in ("day", "prompt", "index"):
+        raise typer.BadParameter("choose day, prompt or index", param_hint="--by")
+    result = build(open_store().select(trace_filter(since, None, None, None, None, None)), by=by)
+    console.print(f"MLflow run {export_report(load_settings(), result, since=since)}")
+
+
 @app.command("check")
 def check() -> None:
     """The last ``[monitor] window_days`` against the thresholds; exit 1 when one is crossed."""

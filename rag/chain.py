@@ -282,8 +282,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     ) -> Iterator[StreamEvent]:
         """Tokens as the model produces them, then the ``final`` (or ``block``) event."""
         state = self.prepare_stream(input)
-        for item in self.model.stream(self._request(state)):
-            yield self._event(state, item)
+        with traced_failure(self.tracer, state):
+            for item in self.model.stream(self._request(state)):
+                yield self._event(state, item)
 
     async def astream(  # type: ignore[override]  # events, not RagAnswer chunks
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -322,20 +323,23 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         The server runs this in its answer pool, so a question a guardrail refuses,
         or an unknown prompt, gets its HTTP status before any event is sent.
         """
-        state = self._guard_input(self._prepare(input))
-        state["standalone"] = self._condense(state)
-        state["contexts"] = self._retrieve(state)
-        state["rendered"] = self._render(state)
+        state = self._prepare(input)
+        with traced_failure(self.tracer, state):
+            state = self._guard_input(state)
+            state["standalone"] = self._condense(state)
+            state["contexts"] = self._retrieve(state)
+            state["rendered"] = self._render(state)
         return state
 
     async def astream_prepared(self, state: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         """The model's stream for a state from :meth:`prepare_stream`."""
-        async for item in self.model.astream(self._request(state)):
-            if isinstance(item, ChatResponse) and self.guard is not None:
-                # the groundedness check runs a local model: keep the loop free
-                yield await asyncio.to_thread(self._event, state, item)
-            else:
-                yield self._event(state, item)
+        with traced_failure(self.tracer, state):  # a model failing mid-answer is traced
+            async for item in self.model.astream(self._request(state)):
+                if isinstance(item, ChatResponse) and self.guard is not None:
+                    # the groundedness check runs a local model: keep the loop free
+                    yield await asyncio.to_thread(self._event, state, item)
+                else:
+                    yield self._event(state, item)
 
     def _event(self, state: dict[str, Any], item: StreamItem) -> StreamEvent:
         if isinstance(item, str):
@@ -377,7 +381,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     def _guard_input(self, state: dict[str, Any]) -> dict[str, Any]:
         if self.guard is None:
             return state
+        state["_marks"]["guarded"] = True  # a failure trace keeps only the guarded question
         guarded = self.guard.check_input(state["question"])  # raises GuardrailBlockedError
+        state["_marks"]["question"] = guarded.text
         return {**state, "question": guarded.text, "findings": guarded.findings}
 
     # A follow-up ("and how long does that take?") means nothing to the index alone:

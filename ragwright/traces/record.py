@@ -35,13 +35,23 @@ class PendingTrace:
     error_type: str | None = None
 
 
+_ANSWER_COLUMNS = (
+    "prompt", "prompt_hash", "index_version", "model", "prompt_tokens", "completion_tokens",
+    "cost_usd", "latency_ms", "answered", "answer", "citations", "contexts", "top_score",
+    "findings", "blocked_by",
+)  # fmt: skip
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 def row_of(trace: PendingTrace, prices: PriceTable) -> dict[str, Any]:
     """The store row of ``trace`` (JSON columns encoded, cost priced)."""
-    row: dict[str, Any] = {
+    # every row has every column the recorder writes: a batch mixing answered and
+    # failed requests is one executemany, which needs the same keys in each row
+    row: dict[str, Any] = dict.fromkeys(_ANSWER_COLUMNS)
+    row |= {
         "request_id": trace.request_id,
         "ts": _iso(trace.ts),
         "spans": json.dumps({k: round(v, 3) for k, v in trace.spans.items()}),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragwright.costs.pricing import PriceTable
 from ragwright.costs.writer import shown_target
+from ragwright.redact import redact
 from ragwright.traces.record import PendingTrace, row_of
 
 if TYPE_CHECKING:
@@ -113,14 +114,17 @@ class TraceRecorder:
 
     def failed(self, state: dict[str, Any], exc: BaseException) -> None:
         spans = spans_of(state, time.perf_counter())
-        question = state.get("question")
+        marks = state.get("_marks") or {}
+        # With guardrails, only the question as they passed it is kept: a blocked or
+        # not-yet-redacted question may hold what they exist to keep out of storage.
+        question = marks.get("question", "") if marks.get("guarded") else state.get("question")
         self._append(
             PendingTrace(
                 state.get("_request_id") or new_request_id(),
                 time.time(),
                 spans,
                 question=question if isinstance(question, str) else "",
-                error=str(exc)[:2000],
+                error=redact(str(exc))[:2000],
                 error_type=type(exc).__name__,
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,3 +220,28 @@ def test_the_report_goes_to_mlflow(chain: RagChain, judge: object) -> None:
     assert metrics["rag_answer_v1.traces"] == len(QUESTIONS)  # @: not allowed in names
     assert metrics["all.scored"] == len(QUESTIONS)
     assert "all.negative_feedback_rate" not in metrics  # no feedback: absent, never 0
+
+
+def test_serve_starts_the_worker_from_settings(small_docs: Path) -> None:
+    from ragwright.settings import OnlineEvalSettings
+    from ragwright.traces.online import start_online_eval
+
+    settings = Settings(docs_dir=small_docs, online_eval=OnlineEvalSettings(interval_s=0.05))
+    ingest(settings)
+    chain = RagChain.from_settings(settings)
+    assert chain.tracer is not None
+    chain.invoke({"question": QUESTIONS[0]})
+    worker = start_online_eval(settings)
+    assert worker is not None
+    try:
+        for _ in range(300):
+            chain.tracer.flush()
+            if worker.scored:
+                break
+            time.sleep(0.05)
+    finally:
+        worker.stop(5)
+        chain.tracer.close()
+    assert [t["eval_status"] for t in chain.tracer.store.select()] == ["scored"]
+    off = settings.model_copy(update={"online_eval": OnlineEvalSettings(enabled=False)})
+    assert start_online_eval(off) is None

@@ -54,6 +54,11 @@ testservers:
 	    { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }; } || \
 	  echo "note: PostgreSQL is not installed; its tests will be skipped"
+	@command -v chromium >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; } || \
+	  echo "note: chromium is not installed; the dashboard's browser test will be skipped"
 
 test: lint typecheck unit docs-check  ## everything CI runs
 

@@ -40,6 +40,7 @@ from ragwright.rag.conversation import (
 from ragwright.rag.guard import Guard, GuardFinding
 from ragwright.rag.retriever import RetrievedChunk, Retriever
 from ragwright.settings import Settings
+from ragwright.traces.recorder import TraceRecorder, new_request_id, recorder_for, traced_failure
 from ragwright.usage import Usage
 
 __all__ = ["ContextPassage", "RagAnswer", "RagChain", "StreamEvent"]
@@ -79,6 +80,7 @@ class RagAnswer(BaseModel):
     blocked_by: str | None = None  # the output check that withheld the answer
     standalone_question: str | None = None  # what retrieval searched for, given a history
     ttft_ms: float | None = None  # streamed answers: from the request to the first token
+    request_id: str = ""  # the trace's key (ragwright traces show, POST /v1/feedback)
 
 
 class StreamEvent(BaseModel):
@@ -148,6 +150,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         self.top_k = top_k
         self.guard = guard
         self.allow_drafts = allow_drafts
+        self.tracer: TraceRecorder | None = None  # from_settings sets it when settings.traces
         if not allow_drafts:  # `serve`/`ask` with a draft or edited prompt fail at start
             store.get(prompt, published_only=True)
         self._pipeline: Runnable[dict[str, Any], RagAnswer] = (
@@ -196,7 +199,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             embedder = CachedEmbedder(embedder, CallCache(settings.cache_db))
         retriever = Retriever(settings, embedder, chroma_client(settings))
         model = chat_model or chat_model_from_settings(settings, cached=cached)
-        return cls(
+        chain = cls(
             retriever,
             PromptStore.from_settings(settings),
             metered(model, settings),
@@ -206,6 +209,17 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             allow_drafts=allow_drafts,
             condense_prompt=settings.condense_prompt,
         )
+        # evaluation (allow_drafts) measures prompts: its answers are not production traffic
+        chain.tracer = recorder_for(settings) if settings.traces and not allow_drafts else None
+        return chain
+
+    def feedback(
+        self, request_id: str, score: int, comment: str | None = None, *, replace: bool = False
+    ) -> dict[str, Any]:
+        """A user's verdict (1 or -1) on an answer, by its ``request_id``; see ``traces``."""
+        from ragwright.traces.feedback import record_feedback
+
+        return record_feedback(self.tracer, request_id, score, comment, replace=replace)
 
     def with_retriever(self, retriever: Retriever) -> RagChain:
         """The same chain over another retriever (a server refreshing after a reindex)."""
@@ -217,7 +231,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
 
     def _rebuilt(self, retriever: Retriever, guard: Guard | None) -> RagChain:
         # A new instance, not a copy: the LCEL pipeline is bound to its instance's steps.
-        return RagChain(
+        chain = RagChain(
             retriever,
             self.store,
             self.model,
@@ -227,17 +241,23 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             allow_drafts=self.allow_drafts,
             condense_prompt=self.condense_prompt,
         )
+        chain.tracer = self.tracer
+        return chain
 
     # Runnable interface ----------------------------------------------------
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> RagAnswer:
-        return self._pipeline.invoke(self._prepare(input), config)
+        state = self._prepare(input)
+        with traced_failure(self.tracer, state):
+            return self._pipeline.invoke(state, config)
 
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> RagAnswer:
-        return await self._pipeline.ainvoke(self._prepare(input), config)
+        state = self._prepare(input)
+        with traced_failure(self.tracer, state):
+            return await self._pipeline.ainvoke(state, config)
 
     async def aanswer(self, input: dict[str, Any]) -> RagAnswer:
         """The same steps as :meth:`ainvoke`, called directly instead of through LCEL.
@@ -264,8 +284,9 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
     ) -> Iterator[StreamEvent]:
         """Tokens as the model produces them, then the ``final`` (or ``block``) event."""
         state = self.prepare_stream(input)
-        for item in self.model.stream(self._request(state)):
-            yield self._event(state, item)
+        with traced_failure(self.tracer, state):
+            for item in self.model.stream(self._request(state)):
+                yield self._event(state, item)
 
     async def astream(  # type: ignore[override]  # events, not RagAnswer chunks
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -305,21 +326,24 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         The server runs this in its answer pool, so a question a guardrail refuses,
         or an unknown prompt, gets its HTTP status before any event is sent.
         """
-        state = self._guard_input(self._prepare(input))
-        state["standalone"] = self._condense(state)
-        state["contexts"] = self._retrieve(state)
-        state = self._guard_contexts(state)
-        state["rendered"] = self._render(state)
+        state = self._prepare(input)
+        with traced_failure(self.tracer, state):
+            state = self._guard_input(state)
+            state["standalone"] = self._condense(state)
+            state["contexts"] = self._retrieve(state)
+            state = self._guard_contexts(state)
+            state["rendered"] = self._render(state)
         return state
 
     async def astream_prepared(self, state: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         """The model's stream for a state from :meth:`prepare_stream`."""
-        async for item in self.model.astream(self._request(state)):
-            if isinstance(item, ChatResponse) and self.guard is not None:
-                # the groundedness check runs a local model: keep the loop free
-                yield await asyncio.to_thread(self._event, state, item)
-            else:
-                yield self._event(state, item)
+        with traced_failure(self.tracer, state):  # a model failing mid-answer is traced
+            async for item in self.model.astream(self._request(state)):
+                if isinstance(item, ChatResponse) and self.guard is not None:
+                    # the groundedness check runs a local model: keep the loop free
+                    yield await asyncio.to_thread(self._event, state, item)
+                else:
+                    yield self._event(state, item)
 
     def _event(self, state: dict[str, Any], item: StreamItem) -> StreamEvent:
         if isinstance(item, str):
@@ -344,21 +368,34 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
                 "invalid Unicode in 'question': it holds a lone surrogate (such as \\ud800);"
                 " pass valid text"
             ) from None
-        unknown = set(input) - {"question", "prompt", "k", "where", "tags", "history"}
+        unknown = set(input) - {"question", "prompt", "k", "where", "tags", "history", "request_id"}
         if unknown:
             raise UserError(f"unknown chain input keys {sorted(unknown)}")
         history = validate_history(input.get("history"))
-        return {**input, "history": history, "_started": time.perf_counter()}
+        request_id = input.get("request_id") or new_request_id()
+        started = time.perf_counter()
+        return {
+            **input,
+            "history": history,
+            "_started": started,
+            "_request_id": request_id,
+            "_marks": {"started": started},  # when each step began; shared by LCEL's copies
+        }
 
     def _guard_input(self, state: dict[str, Any]) -> dict[str, Any]:
         if self.guard is None:
             return state
+        state["_marks"]["guarded"] = True  # a failure trace keeps only the guarded question
         guarded = self.guard.check_input(state["question"])  # raises GuardrailBlockedError
+        state["_marks"]["question"] = guarded.text
         return {**state, "question": guarded.text, "findings": guarded.findings}
 
     # A follow-up ("and how long does that take?") means nothing to the index alone:
     # retrieval and the answer prompt get a standalone question instead.
     def _condense(self, state: dict[str, Any]) -> str | None:
+        state["_marks"]["condense"] = (
+            time.perf_counter()
+        )  # span marks: see traces.recorder.spans_of
         if not state["history"]:
             return None
         if self.model.is_local:
@@ -367,6 +404,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         return standalone_from_reply(self.model.generate(request).text, state)
 
     async def _acondense(self, state: dict[str, Any]) -> str | None:
+        state["_marks"]["condense"] = time.perf_counter()
         if not state["history"]:
             return None
         if self.model.is_local:
@@ -398,6 +436,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         )
 
     def _render(self, state: dict[str, Any]) -> RenderedPrompt:
+        state["_marks"]["render"] = time.perf_counter()
         contexts = [
             {"source": c.source, "title": c.title, "heading": c.heading, "text": c.text}
             for c in state["contexts"]
@@ -410,6 +449,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         )
 
     def _request(self, state: dict[str, Any]) -> ChatRequest:
+        state["_marks"]["request"] = time.perf_counter()
         rendered: RenderedPrompt = state["rendered"]
         params = rendered.parameters
         tags = tuple(sorted((str(k), str(v)) for k, v in (state.get("tags") or {}).items()))
@@ -428,6 +468,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         return await self.model.agenerate(self._request(state))
 
     def _finish(self, state: dict[str, Any]) -> RagAnswer:
+        state["_marks"]["finish"] = time.perf_counter()
         response: ChatResponse = state["response"]
         rendered: RenderedPrompt = state["rendered"]
         contexts: list[RetrievedChunk] = state["contexts"]
@@ -436,7 +477,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             guarded = self.guard.check_output(state["question"], text, [c.text for c in contexts])
             text, blocked_by = guarded.text, guarded.blocked_by
             findings.extend(guarded.findings)
-        return RagAnswer(
+        answer = RagAnswer(
             question=state["question"],
             answer=text,
             answered=blocked_by is None and not is_refusal(text),
@@ -463,7 +504,11 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             blocked_by=blocked_by,
             standalone_question=state.get("standalone"),
             ttft_ms=state.get("_ttft_ms"),
+            request_id=state["_request_id"],
         )
+        if self.tracer is not None:
+            self.tracer.answered(state, answer)
+        return answer
 
     def warm(self) -> float:
         """Load the models now (embedder, answerer, guardrails); returns the seconds it took.

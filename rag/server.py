@@ -54,6 +54,7 @@ from ragwright.rag.guard import GuardFinding
 from ragwright.rag.middleware import BodyLimit, RequestIds, sse_event
 from ragwright.rag.serving import AnswerPool, Conversations, ServedChain
 from ragwright.redact import redact
+from ragwright.traces.http import install as install_monitoring
 
 if TYPE_CHECKING:
     from ragwright.settings import Settings
@@ -139,6 +140,7 @@ class AnswerResponse(BaseModel):
     standalone_question: str | None = None
     conversation_id: str | None = None
     ttft_ms: float | None = None
+    request_id: str = ""  # the trace's key: POST /v1/feedback {request_id, score}
 
     @classmethod
     def of(cls, answer: RagAnswer, conversation_id: str | None = None) -> AnswerResponse:
@@ -160,6 +162,7 @@ class AnswerResponse(BaseModel):
             standalone_question=answer.standalone_question,
             conversation_id=conversation_id,
             ttft_ms=round(answer.ttft_ms, 2) if answer.ttft_ms is not None else None,
+            request_id=answer.request_id,
         )
 
 
@@ -239,8 +242,9 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
             "max_in_flight": pool.max_in_flight,
         }
 
-    def payload_of(request: AnswerRequest) -> dict[str, Any]:
+    def payload_of(request: AnswerRequest, http: Request) -> dict[str, Any]:
         payload: dict[str, Any] = {"question": request.question, "tags": request.tags}
+        payload["request_id"] = getattr(http.state, "request_id", None)  # the trace's key
         if request.prompt:
             payload["prompt"] = request.prompt
         if request.k:
@@ -292,8 +296,8 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
             conversations.add(request.conversation_id, request.question, answer.answer)
 
     @app.post("/v1/answer", response_model=AnswerResponse)
-    async def answer(request: AnswerRequest) -> AnswerResponse:
-        future = admitted(pool.submit(_answer, served, payload_of(request)))
+    async def answer(request: AnswerRequest, http: Request) -> AnswerResponse:
+        future = admitted(pool.submit(_answer, served, payload_of(request, http)))
         result = await mapped(asyncio.wrap_future(future))
         remember(request, result)
         return AnswerResponse.of(result, request.conversation_id)
@@ -302,7 +306,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
     async def answer_stream(request: AnswerRequest, http: Request) -> StreamingResponse:
         """The answer as server-sent events; failures before the first token are statuses."""
         request_id = str(getattr(http.state, "request_id", ""))
-        future = admitted(pool.submit(_prepare, served, payload_of(request)))
+        future = admitted(pool.submit(_prepare, served, payload_of(request, http)))
         chain, state = await mapped(asyncio.wrap_future(future))
         stream = chain.astream_prepared(state)
         first = await mapped(anext(stream))
@@ -315,7 +319,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
                 else:
                     remember(request, event.answer)
                     body = AnswerResponse.of(event.answer, request.conversation_id).model_dump()
-                    yield sse_event(event.type, {**body, "request_id": request_id})
+                    yield sse_event(event.type, body)
                 try:
                     event = await anext(stream, None)
                 except (ProviderError, BudgetExceededError, UserError) as exc:
@@ -326,6 +330,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
+    install_monitoring(app, chain.tracer)  # /v1/feedback, /v1/traces, /dashboard, /label
     return app
 
 

@@ -312,3 +312,21 @@ class ProviderTimeoutError(ProviderError):
 
 class ModelRequestsBlockedError(ProviderError):
     """A network model was called while ``ALLOW_MODEL_REQUESTS`` is off (tests)."""
+
+
+# -- production traces (ragwright/traces) ------------------------------------------------------
+class TraceNotFoundError(UserError):
+    """No trace has this request id (feedback or a label for an unknown id: HTTP 404)."""
+
+
+class FeedbackConflictError(UserError):
+    """The request already has other feedback; changing it must be asked for (HTTP 409)."""
+
+
+class MonitorThresholdError(RagwrightError):
+    """``ragwright monitor check``: a ``[monitor]`` threshold is crossed (exit 1)."""
+
+    exit_code = 1
+
+
+__all__ += ["FeedbackConflictError", "MonitorThresholdError", "TraceNotFoundError"]

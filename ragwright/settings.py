@@ -234,6 +234,34 @@ class BudgetSettings(BaseModel):
     warn_at: float = Field(0.8, gt=0, le=1, description="Warn from this share of the limit.")
 
 
+class OnlineEvalSettings(BaseModel):
+    """The online evaluator: scores served answers in the background (docs/monitoring.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = Field(True, description="Score traces while `ragwright serve` runs.")
+    sample: float = Field(
+        1.0, ge=0, le=1, description="Share of traces scored (the local judge costs nothing)."
+    )
+    interval_s: float = Field(2.0, gt=0, description="Seconds between looks for new traces.")
+
+
+class MonitorSettings(BaseModel):
+    """Thresholds `ragwright monitor check` fails on (each unset = not checked)."""
+
+    model_config = {"extra": "forbid"}
+
+    max_hallucination_rate: float | None = Field(None, ge=0, le=1)
+    max_negative_feedback_rate: float | None = Field(None, ge=0, le=1)
+    min_answered_rate: float | None = Field(None, ge=0, le=1)
+    min_relevance: float | None = Field(None, ge=1, le=5)
+    max_retrieval_score_drop: float | None = Field(
+        None, ge=0, description="Largest fall of the mean top retrieval score after a reindex."
+    )
+    max_p95_latency_ms: float | None = Field(None, gt=0)
+    window_days: int = Field(1, ge=1, description="Days of traces each check looks at.")
+
+
 class ProjectFileSource(PydanticBaseSettingsSource):
     """``<project root>/ragwright.toml``; its errors name the file (and line, where TOML says).
 
@@ -414,6 +442,16 @@ class Settings(BaseSettings):
     conversation_max_count: int = Field(
         1000, ge=1, description="Conversations `ragwright serve` keeps (least recent dropped)."
     )
+    # Production traces, online evaluation and monitoring (docs/monitoring.md).
+    traces: bool = Field(True, description="Record a trace of every answer (ask, serve, RagChain).")
+    traces_url: str | None = Field(
+        None, description="SQLAlchemy URL of a shared trace store; unset = <home>/traces.db."
+    )
+    otel_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint the traces also go to (e.g. http://127.0.0.1:4318)."
+    )
+    online_eval: OnlineEvalSettings = OnlineEvalSettings()
+    monitor: MonitorSettings = MonitorSettings()
     gate: GateSettings = GateSettings()
     metrics: list[MetricSettings] = Field(
         default_factory=list, description="Custom metrics ([[metrics]]); see docs/metrics.md."
@@ -478,6 +516,11 @@ class Settings(BaseSettings):
     def costs_target(self) -> Path | str:
         """Where cost records go: the shared database URL if set, else the local file."""
         return self.costs_url or self.costs_db
+
+    @property
+    def traces_target(self) -> Path | str:
+        """Where traces go: the shared database URL if set, else ``<home>/traces.db``."""
+        return self.traces_url or self.home / "traces.db"
 
     @property
     def cache_db(self) -> Path:

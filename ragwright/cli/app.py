@@ -16,8 +16,10 @@ import typer
 from ragwright.cli import costs as costs_cli
 from ragwright.cli import eval as eval_cli
 from ragwright.cli import index as index_cli
+from ragwright.cli import monitor as monitor_cli
 from ragwright.cli import project as project_cli
 from ragwright.cli import prompts as prompts_cli
+from ragwright.cli import traces as traces_cli
 from ragwright.cli.output import console, err_console, findings_as_output
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ app.add_typer(index_cli.app, name="index")
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(costs_cli.app, name="costs")
+app.add_typer(traces_cli.app, name="traces")
+app.add_typer(monitor_cli.app, name="monitor")
 app.command()(project_cli.init)
 app.command()(project_cli.demo)
 
@@ -166,10 +170,12 @@ def serve(
     from ragwright.rag.chain import RagChain
     from ragwright.rag.server import ServeOptions, create_app, log_config
     from ragwright.settings import load_settings
+    from ragwright.traces.online import start_online_eval
 
     settings = load_settings()
     chain = RagChain.from_settings(settings, guard=_guard(settings))
     app = create_app(chain, ServeOptions.from_settings(settings))
+    start_online_eval(settings)  # scores traces in the background ([online_eval])
     uvicorn.run(app, host=host, port=port, log_config=log_config())
 
 

@@ -105,6 +105,11 @@ def run_demo(
     )
     print_runs(console, comparison)
 
+    console.rule("5. production loop: traces of the answers, scored online, one as a golden case")
+    from ragwright.traces.demo import show_production_loop
+
+    show_production_loop(settings, console, DEMO_QUESTIONS)
+
     monitor_for(settings).flush()
     artefacts = {
         "chroma index": settings.chroma_path,

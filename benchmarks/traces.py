@@ -182,7 +182,7 @@ def answer_and_serve(chain: Any, recorder: Any, args: argparse.Namespace) -> flo
 
 def score_online(settings: Any, recorder: Any, served_rps: float) -> None:
     """3. online evaluation throughput vs the answered rate."""
-    from ragwright.traces.online import OnlineEvaluator, local_judge
+    from ragwright.evals.online import OnlineEvaluator, local_judge
 
     recorder.flush()
     store = recorder.store

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from ragwright.evals.online import OnlineEvaluator, local_judge
 from ragwright.flows.ingest import ingest
 from ragwright.rag import RagChain
 from ragwright.rag.server import create_app
 from ragwright.settings import Settings
 from ragwright.traces import TraceRecorder
-from ragwright.traces.online import OnlineEvaluator, local_judge
 from tests.live_app import serve_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

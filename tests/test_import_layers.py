@@ -16,6 +16,9 @@ from tests.conftest import REPO
 LAYER = {"kernel": 0, "prompts": 1, "rag": 2, "evals": 3, "guardrails": 3, "flows": 4, "cli": 5}
 PACKAGES = ("prompts", "rag", "evals", "guardrails", "flows")  # top-level, linked in ragwright/
 APPLICATION = ("cli", "scaffold")  # ragwright/scaffold writes new projects for `ragwright init`
+# ragwright/traces records what the chain answers (the chain calls it): it sits beside rag.
+# Scoring traces and exporting them as golden cases is evaluation: evals/online.py, trace_export.py
+BESIDE_RAG = ("traces",)
 
 
 def layer_of_module(name: str) -> str | None:
@@ -25,6 +28,8 @@ def layer_of_module(name: str) -> str | None:
         return None
     if len(parts) > 1 and parts[1] in APPLICATION:
         return "cli"
+    if len(parts) > 1 and parts[1] in BESIDE_RAG:
+        return "rag"
     if len(parts) > 1 and parts[1] in LAYER and parts[1] != "kernel":
         return parts[1]
     return "kernel"
@@ -36,6 +41,8 @@ def layer_of_file(path: Path) -> str:
         return relative[0]
     if relative[0] == "ragwright" and len(relative) > 2 and relative[1] in APPLICATION:
         return "cli"
+    if relative[0] == "ragwright" and len(relative) > 2 and relative[1] in BESIDE_RAG:
+        return "rag"
     return "kernel"
 
 

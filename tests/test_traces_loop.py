@@ -11,13 +11,13 @@ import pytest
 
 from ragwright.evals.calibration import load_labels
 from ragwright.evals.golden import load_golden_set
+from ragwright.evals.online import OnlineEvaluator, in_sample, local_judge
+from ragwright.evals.trace_export import golden_case, label_row, write_jsonl
 from ragwright.flows.ingest import ingest
 from ragwright.rag import RagChain
 from ragwright.settings import MonitorSettings, Settings
 from ragwright.traces import TraceRecorder
 from ragwright.traces.check import check, retrieval_drop
-from ragwright.traces.export import golden_case, label_row, write_jsonl
-from ragwright.traces.online import OnlineEvaluator, in_sample, local_judge
 from ragwright.traces.report import report
 from ragwright.traces.store import TraceFilter
 from tests.conftest import run_cli, write_docs
@@ -179,7 +179,7 @@ def test_the_demo_step_scores_its_questions_and_writes_a_golden_case(small_docs:
 
     from rich.console import Console
 
-    from ragwright.traces.demo import show_production_loop
+    from ragwright.cli.demo_traces import show_production_loop
     from ragwright.traces.recorder import recorder_for
 
     settings = Settings(docs_dir=small_docs)
@@ -223,8 +223,8 @@ def test_the_report_goes_to_mlflow(chain: RagChain, judge: object) -> None:
 
 
 def test_serve_starts_the_worker_from_settings(small_docs: Path) -> None:
+    from ragwright.evals.online import start_online_eval
     from ragwright.settings import OnlineEvalSettings
-    from ragwright.traces.online import start_online_eval
 
     settings = Settings(docs_dir=small_docs, online_eval=OnlineEvalSettings(interval_s=0.05))
     ingest(settings)

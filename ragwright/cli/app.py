@@ -167,10 +167,10 @@ def serve(
     """Serve the RAG chain over HTTP (POST /v1/answer, GET /healthz)."""
     import uvicorn
 
+    from ragwright.evals.online import start_online_eval
     from ragwright.rag.chain import RagChain
     from ragwright.rag.server import ServeOptions, create_app, log_config
     from ragwright.settings import load_settings
-    from ragwright.traces.online import start_online_eval
 
     settings = load_settings()
     chain = RagChain.from_settings(settings, guard=_guard(settings))

@@ -106,7 +106,7 @@ def run_demo(
     print_runs(console, comparison)
 
     console.rule("5. production loop: traces of the answers, scored online, one as a golden case")
-    from ragwright.traces.demo import show_production_loop
+    from ragwright.cli.demo_traces import show_production_loop
 
     show_production_loop(settings, console, DEMO_QUESTIONS)
 

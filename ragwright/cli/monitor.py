@@ -98,8 +98,8 @@ def check() -> None:
 @app.command("evaluate")
 def evaluate() -> None:
     """Score every trace the online evaluator has not seen yet (catch-up, cron), then exit."""
+    from ragwright.evals.online import OnlineEvaluator, local_judge
     from ragwright.settings import load_settings
-    from ragwright.traces.online import OnlineEvaluator, local_judge
 
     settings = load_settings()
     evaluator = OnlineEvaluator(

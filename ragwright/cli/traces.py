@@ -130,7 +130,7 @@ def export(
     ] = None,
 ) -> None:
     """Selected traces as golden-set cases, labels, or (neither option) JSONL on stdout."""
-    from ragwright.traces.export import golden_case, label_row, write_jsonl
+    from ragwright.evals.trace_export import golden_case, label_row, write_jsonl
 
     if to_golden is not None and labels is not None:
         raise typer.BadParameter("give --to-golden or --labels, not both", param_hint="--labels")

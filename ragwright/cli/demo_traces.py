@@ -26,8 +26,8 @@ def show_production_loop(
     """
     if not settings.traces:
         return None
-    from ragwright.traces.export import golden_case, write_jsonl
-    from ragwright.traces.online import OnlineEvaluator, local_judge
+    from ragwright.evals.online import OnlineEvaluator, local_judge
+    from ragwright.evals.trace_export import golden_case, write_jsonl
     from ragwright.traces.recorder import recorder_for
 
     recorder = recorder_for(settings)

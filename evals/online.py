@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OnlineEvaluator", "in_sample", "local_judge", "start_online_eval"]
 
-log = logging.getLogger("ragwright.traces.online")
+log = logging.getLogger("ragwright.evals.online")
 
 
 def local_judge(settings: Settings) -> LocalJudge:

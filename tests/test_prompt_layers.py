@@ -14,6 +14,7 @@ from ragwright.prompts.store import BUILTIN_DIR, PromptStore
 from tests.conftest import make_prompt, run_cli
 
 JUDGES = ["judge_correctness", "judge_hallucination", "judge_relevance"]
+BUILTIN = ["condense_question", *JUDGES]  # package data: the judges and the follow-up condenser
 
 
 def builtin_digest() -> dict[str, str]:
@@ -30,9 +31,9 @@ def store(tmp_path: Path) -> PromptStore:
 
 
 def test_built_in_prompts_lie_beneath_the_project(store: PromptStore) -> None:
-    assert store.names() == [*JUDGES, "rag_answer"]
+    assert store.names() == [*BUILTIN, "rag_answer"]
     assert store.names(layer="project") == ["rag_answer"]
-    assert store.names(layer="built-in") == JUDGES
+    assert store.names(layer="built-in") == BUILTIN
     assert store.layer_of("judge_relevance").name == "built-in"
     assert store.folder("judge_relevance") == BUILTIN_DIR / "judge_relevance"
     assert store.get("judge_relevance:production").published
@@ -82,7 +83,7 @@ def test_an_unknown_prompt_names_both_layers(store: PromptStore) -> None:
 def test_lint_checks_the_project_layer_and_the_built_ins_are_clean(store: PromptStore) -> None:
     assert {f.prompt for f in lint_store(store)} == {"rag_answer"}
     shipped = lint_store(PromptStore(BUILTIN_DIR, builtin=None))
-    assert {f.prompt for f in shipped} == set(JUDGES)
+    assert {f.prompt for f in shipped} == set(BUILTIN)
     assert not [f for f in shipped if f.level == "error"]
 
 

@@ -96,19 +96,27 @@ def test_a_full_batch_wakes_the_writer(tmp_path: Path) -> None:
         monitor.close()
 
 
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "not yet written" in r.getMessage()]
+
+
 def test_failing_store_never_raises_into_calls_and_memory_stays_bounded(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "costs.db"
     path.write_bytes(b"this is not a database" * 200)
+    caplog.set_level(logging.WARNING, logger=LOGGER)  # before the writer thread can warn
     monitor = CostMonitor(path, flush_interval_s=3600, max_pending=10, max_delay_s=0)
     try:
-        with caplog.at_level(logging.WARNING, logger=LOGGER):
-            for n in range(25):
-                monitor.record(_record(n))  # a model call must not fail over its cost record
+        for n in range(25):
+            monitor.record(_record(n))  # a model call must not fail over its cost record
         assert monitor.pending == 10
         assert monitor.dropped == 15
-        warnings = [r for r in caplog.records if "not yet written" in r.getMessage()]
+        # the writer thread may be the one that tells (it tried the store first): wait for it
+        deadline = time.monotonic() + 10
+        while not _warnings(caplog) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        warnings = _warnings(caplog)
         assert len(warnings) == 1  # reported once, not once per call
         assert str(path) in warnings[0].getMessage()
         assert all(r.exc_info is None for r in caplog.records)  # one line, no traceback

@@ -25,7 +25,7 @@ needs_presidio = pytest.mark.skipif(
     reason="presidio-analyzer is not installed (pip install 'ragwright[guardrails]')",
 )
 needs_nemo = pytest.mark.skipif(
-    not HAS_NEMO, reason="nemoguardrails is not installed (pip install 'ragwright[guardrails]')"
+    not HAS_NEMO, reason="nemoguardrails is not installed (pip install 'ragwright[nemo]')"
 )
 OFF = dict.fromkeys(
     ("prompt_injection", "pii_input", "groundedness", "pii_output", "retrieved_injection"), "off"

@@ -16,13 +16,10 @@ from typing import TYPE_CHECKING
 from ragwright.costs.monitor import monitor_for
 from ragwright.costs.store import GroupStats, open_cost_store
 from ragwright.evals.calibration_record import cited_calibration
-from ragwright.evals.custom import build_metrics
 from ragwright.evals.gate import GateResult, evaluate_gate
 from ragwright.evals.golden import load_golden_set
-from ragwright.evals.judges.registry import judge_from_settings
 from ragwright.evals.report import write_reports
 from ragwright.evals.results import EvalRun, MonitorStats
-from ragwright.evals.runner import metric_info, run_evals_blocking
 from ragwright.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,6 +50,10 @@ def evaluate(
     progress: Progress | None = None,
 ) -> Comparison:
     """Evaluate each prompt on the golden set; with ``gate``, prompts[-1] is gated vs prompts[0]."""
+    # Imported here: `eval compare` (compare below) needs none of the chain's machinery.
+    from ragwright.evals.custom import build_metrics
+    from ragwright.evals.judges.registry import judge_from_settings
+    from ragwright.evals.runner import metric_info, run_evals_blocking
     from ragwright.rag.chain import RagChain
 
     golden = load_golden_set(golden_path or settings.golden_set)  # validate before model work

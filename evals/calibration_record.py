@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragwright.evals.judges.base import Judge
-from ragwright.evals.judges.local import WEIGHTS_PATH, LogisticWeights
+from ragwright.grounding import WEIGHTS_PATH, LogisticWeights
 
 if TYPE_CHECKING:
     from ragwright.evals.calibration_labels import Labels

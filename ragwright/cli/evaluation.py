@@ -7,6 +7,7 @@ exactly what CI runs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,8 +17,10 @@ from ragwright.evals.api import Comparison, evaluate
 from ragwright.evals.golden import load_golden_set
 from ragwright.evals.report import fmt_cost, fmt_opt
 from ragwright.evals.results import EvalRun
-from ragwright.rag.chain import RagChain
 from ragwright.settings import Settings
+
+if TYPE_CHECKING:
+    from ragwright.rag.chain import RagChain
 
 __all__ = ["Comparison", "evaluate_prompts", "judge_failure_note", "print_runs", "verdict_text"]
 

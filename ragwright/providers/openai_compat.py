@@ -161,20 +161,7 @@ class OpenAICompatibleChatModel(ChatModel):
 
     def _streamed(self, request: ChatRequest, tracker: _StreamTracker) -> ChatResponse:
         text = "".join(tracker.pieces)
-        if tracker.prompt_tokens is not None:
-            usage = Usage(
-                prompt_tokens=tracker.prompt_tokens,
-                completion_tokens=tracker.completion_tokens or 0,
-                calls=1,
-            )
-        else:  # a server that ignores include_usage: estimate and say so
-            prompt_text = "\n".join(m.content for m in request.messages)
-            usage = Usage(
-                prompt_tokens=count_tokens(prompt_text),
-                completion_tokens=count_tokens(text),
-                estimated=True,
-                calls=1,
-            )
+        usage = _usage(request, text, tracker.prompt_tokens, tracker.completion_tokens)
         return ChatResponse(
             text=text,
             usage=usage,
@@ -214,21 +201,7 @@ class OpenAICompatibleChatModel(ChatModel):
                 excerpt=excerpt(body, secrets=self._secrets()),
             ) from exc
         text = reply.text
-        if reply.prompt_tokens is not None:
-            usage = Usage(
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens or 0,
-                calls=1,
-            )
-        else:
-            # The server reported nothing: estimate with cl100k and say so.
-            prompt_text = "\n".join(m.content for m in request.messages)
-            usage = Usage(
-                prompt_tokens=count_tokens(prompt_text),
-                completion_tokens=count_tokens(text),
-                estimated=True,
-                calls=1,
-            )
+        usage = _usage(request, text, reply.prompt_tokens, reply.completion_tokens)
         return ChatResponse(
             text=text,
             usage=usage,
@@ -307,4 +280,20 @@ def _refuse_userinfo(model: str, base_url: str | None) -> None:
         f"chat model '{model}': the base URL {shown} carries credentials (user:password@);"
         " the OpenAI client would send them as Basic auth instead of the API key. Remove"
         " them from RAGWRIGHT_OPENAI_BASE_URL and put the key in RAGWRIGHT_OPENAI_API_KEY"
+    )
+
+
+def _usage(
+    request: ChatRequest, text: str, prompt_tokens: int | None, completion_tokens: int | None
+) -> Usage:
+    """The usage the server reported; when it reported none (a server that ignores
+    ``include_usage``, or sends no ``usage``), an estimate with cl100k, marked as such."""
+    if prompt_tokens is not None:
+        return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens or 0, calls=1)
+    prompt_text = "\n".join(m.content for m in request.messages)
+    return Usage(
+        prompt_tokens=count_tokens(prompt_text),
+        completion_tokens=count_tokens(text),
+        estimated=True,
+        calls=1,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from ragwright.errors import ConfigError
 from ragwright.providers.base import ChatModel, Embedder
@@ -12,16 +13,28 @@ from ragwright.providers.openai_compat import OpenAICompatibleChatModel
 from ragwright.settings import LOCAL_PREFIX, Settings
 from ragwright.usage import Usage
 
-__all__ = ["chat_model_from_settings", "embedder_from_settings", "local_embedder"]
+__all__ = [
+    "chat_model_from_settings",
+    "embedder_from_settings",
+    "local_embedder",
+    "onnx_cache",
+]
 
 DEFAULT_EMBEDDER = "local/all-MiniLM-L6-v2"
 OPENAI_PREFIX = "openai/"
 
 
 @functools.cache
-def _local_embedder(model: str, device: Device, batch_size: int) -> LocalEmbedder:
+def _local_embedder(
+    model: str, device: Device, batch_size: int, onnx_cache: Path | None
+) -> LocalEmbedder:
     # One per model and device per process: the loaded model is shared anyway.
-    return LocalEmbedder(model, device=device, batch_size=batch_size)
+    return LocalEmbedder(model, device=device, batch_size=batch_size, onnx_cache=onnx_cache)
+
+
+def onnx_cache(settings: Settings) -> Path:
+    """Where local models' ONNX exports live: the project's home, never the model's folder."""
+    return settings.home / "cache" / "onnx"
 
 
 def local_embedder(settings: Settings) -> Embedder:
@@ -30,13 +43,14 @@ def local_embedder(settings: Settings) -> Embedder:
     The local answerer and the local judge are calibrated on MiniLM's cosine
     scores, so they keep it when the index uses another embedder.
     """
-    return _local_embedder(DEFAULT_MODEL, settings.embedding_device, 16)
+    return _local_embedder(DEFAULT_MODEL, settings.embedding_device, 16, onnx_cache(settings))
 
 
 def embedder_from_settings(settings: Settings, *, metered: bool = True) -> Embedder:
     """The configured embedder; by default every encode call is recorded by the cost monitor.
 
-    ``local/<name-or-path>`` runs a sentence-transformers model in-process;
+    ``local/<name-or-path>`` runs a sentence-transformers model in-process (on the
+    CPU through onnxruntime once it has an export, see ``local_embeddings``);
     ``openai/<model>`` calls an OpenAI-compatible ``/v1/embeddings`` endpoint.
     """
     name = settings.embedding_model
@@ -51,6 +65,7 @@ def embedder_from_settings(settings: Settings, *, metered: bool = True) -> Embed
         name.removeprefix(LOCAL_PREFIX),
         settings.embedding_device,
         settings.embedding_batch_size or 16,
+        onnx_cache(settings),
     )
     if not metered:
         return embedder

@@ -416,6 +416,11 @@ class Settings(BaseSettings):
     embedding_device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="Where local/ embedders run; auto = a GPU when torch sees one."
     )
+    embedding_onnx: bool = Field(
+        True,
+        description="On the CPU, run local/ embedders through onnxruntime from an ONNX export"
+        " made and verified at first use (<home>/cache/onnx); false = sentence-transformers.",
+    )
     embedding_batch_size: int | None = Field(
         None,
         ge=1,

@@ -68,6 +68,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if key.startswith("RAGWRIGHT_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAGWRIGHT_HOME", str(home))
+    # Each test is a fresh project: exporting MiniLM to ONNX in each would cost seconds.
+    # tests/test_onnx_embeddings.py runs that path.
+    monkeypatch.setenv("RAGWRIGHT_EMBEDDING_ONNX", "false")
     (tmp_path / "ragwright.toml").write_text("# a test's project\n", encoding="utf-8")
     shutil.copytree(REPO / "prompts" / "rag_answer", tmp_path / "prompts" / "rag_answer")
     monkeypatch.chdir(tmp_path)

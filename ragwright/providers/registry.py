@@ -32,9 +32,12 @@ def _local_embedder(
     return LocalEmbedder(model, device=device, batch_size=batch_size, onnx_cache=onnx_cache)
 
 
-def onnx_cache(settings: Settings) -> Path:
-    """Where local models' ONNX exports live: the project's home, never the model's folder."""
-    return settings.home / "cache" / "onnx"
+def onnx_cache(settings: Settings) -> Path | None:
+    """Where local models' ONNX exports live: the project's home, never the model's folder.
+
+    None with ``embedding_onnx = false``: sentence-transformers only.
+    """
+    return settings.home / "cache" / "onnx" if settings.embedding_onnx else None
 
 
 def local_embedder(settings: Settings) -> Embedder:

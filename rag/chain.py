@@ -268,11 +268,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         should see them. Retrieval runs in a worker thread (the encoder and Chroma
         block); rendering is fast enough for the event loop.
         """
-        state = self._guard_input(self._prepare(input))
-        state["standalone"] = await self._acondense(state)
-        state["contexts"] = await asyncio.to_thread(self._retrieve, state)
-        state = self._guard_contexts(state)
-        state["rendered"] = self._render(state)
+        state = await self._aprepare_stream(input)
         state["response"] = await self._agenerate(state)
         if self.guard is not None:  # the groundedness check runs a local model
             return await asyncio.to_thread(self._finish, state)
@@ -292,11 +288,7 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[StreamEvent]:
         """:meth:`stream` for the event loop: retrieval runs in a worker thread."""
-        state = self._guard_input(self._prepare(input))
-        state["standalone"] = await self._acondense(state)
-        state["contexts"] = await asyncio.to_thread(self._retrieve, state)
-        state = self._guard_contexts(state)
-        state["rendered"] = self._render(state)
+        state = await self._aprepare_stream(input)
         async for event in self.astream_prepared(state):
             yield event
 
@@ -333,6 +325,19 @@ class RagChain(Runnable[dict[str, Any], RagAnswer]):
             state["contexts"] = self._retrieve(state)
             state = self._guard_contexts(state)
             state["rendered"] = self._render(state)
+        return state
+
+    async def _aprepare_stream(self, input: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`prepare_stream`'s steps for the event loop (retrieval in a worker thread).
+
+        Untraced on failure, unlike :meth:`prepare_stream`: its callers (bulk evaluation,
+        ``astream``) have no trace to fail, or trace the model call themselves.
+        """
+        state = self._guard_input(self._prepare(input))
+        state["standalone"] = await self._acondense(state)
+        state["contexts"] = await asyncio.to_thread(self._retrieve, state)
+        state = self._guard_contexts(state)
+        state["rendered"] = self._render(state)
         return state
 
     async def astream_prepared(self, state: dict[str, Any]) -> AsyncIterator[StreamEvent]:

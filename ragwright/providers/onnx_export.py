@@ -93,7 +93,8 @@ def export_onnx(model: SentenceTransformer, source: Path, cache: Path) -> Export
                 )
                 write_atomically(pointer, UNSUPPORTED + reason)
                 return ExportResult(None, reason)
-            shutil.rmtree(folder, ignore_errors=True)  # a half-written one from a crash
+            if Manifest.read(folder / MANIFEST) is None:  # not finished by another process
+                shutil.rmtree(folder, ignore_errors=True)  # a half-written one from a crash
             with contextlib.suppress(OSError):  # another process finished the same export first
                 partial.rename(folder)
         finally:

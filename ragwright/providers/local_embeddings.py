@@ -78,7 +78,7 @@ def _gpu_possible() -> bool:
     try:
         torch_version = version("torch")
     except PackageNotFoundError:
-        return True  # let torch's import say what is wrong
+        return False  # no torch, no GPU through it (the ONNX runtime needs neither)
     if "+cpu" in torch_version:
         return False
     if sys.platform.startswith("linux") and "+rocm" not in torch_version:

@@ -18,6 +18,7 @@ trace's ``llm_status`` says what happened: ``scored``, ``skipped`` (outside
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Coroutine, Sequence
@@ -53,8 +54,6 @@ _VIEW = (
 
 def in_sample(request_id: str, share: float) -> bool:
     """Whether ``request_id`` falls in the scored share (stable across restarts)."""
-    import hashlib
-
     if share >= 1:
         return True
     digest = hashlib.sha256(request_id.encode()).digest()
@@ -102,10 +101,10 @@ class OnlineMetrics:
     batch: int = 16
     max_attempts: int = 3
     budget_skipped: int = 0  # traces marked ``budget`` by this process
-    _attempts: dict[str, int] = field(default_factory=dict)
+    _attempts: dict[str, int] = field(default_factory=dict, init=False)
     # one long-lived loop per pass (each pass may run in its own thread): model clients
     # stay bound to the loop they opened their connections on
-    _loops: dict[str, asyncio.AbstractEventLoop] = field(default_factory=dict)
+    _loops: dict[str, asyncio.AbstractEventLoop] = field(default_factory=dict, init=False)
 
     def _run(self, coroutine: Coroutine[Any, Any, T], which: str) -> T:
         loop = self._loops.get(which)

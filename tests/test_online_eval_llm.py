@@ -29,6 +29,10 @@ from ragwright.traces.report import report
 from ragwright.traces.store import TraceStore, open_trace_store, traces
 from tests.conftest import make_prompt
 from tests.openai_server import Error, OpenAIServer
+from tests.postgres_server import (
+    postgres_cluster_fixture,  # noqa: F401 - provides `postgres_cluster`
+    postgres_url_fixture,  # noqa: F401 - provides `postgres_url`
+)
 
 CALL_USD = (11 + 7) * 1000 / 1e6  # the server's usage (11 in, 7 out) at $1000 per M tokens
 
@@ -265,9 +269,15 @@ def test_misconfigured_online_metrics_are_one_line_config_errors(tmp_path: Path)
     assert built.llm == []  # no budget: nothing that calls a model
 
 
-def test_a_v1_trace_store_gains_the_online_score_columns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_v1_trace_store_gains_the_online_score_columns(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """A database written before online metrics existed migrates in place, rows kept."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    if backend == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)
     old = sa.MetaData()
     sa.Table(
@@ -304,6 +314,11 @@ def test_a_v1_trace_store_gains_the_online_score_columns(tmp_path: Path) -> None
     )
     store.close()
     TraceStore(url).close()  # opening again applies nothing twice
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        applied = conn.execute(sa.text("SELECT version, name FROM ragwright_trace_migrations"))
+        assert sorted(applied) == [(1, "_v1"), (2, "_v2_online_scores")]
+    engine.dispose()
 
 
 def test_the_background_worker_judges_in_a_thread_of_its_own(

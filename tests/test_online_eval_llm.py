@@ -349,3 +349,27 @@ def test_the_background_worker_judges_in_a_thread_of_its_own(
         worker.stop(10)
     assert [r["llm_status"] for r in store.select()] == ["scored", "scored"]
     assert len(server.requests) == 2
+
+
+def test_monitor_evaluate_runs_the_configured_metrics_and_says_when_the_budget_cut_in(
+    server: OpenAIServer, judge: object, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from ragwright.cli.app import app
+
+    make_prompt(tmp_path / "prompts", "tone", {"v1": RUBRIC})
+    (tmp_path / "ragwright.toml").write_text(
+        f'openai_base_url = "{server.base_url}"\nopenai_max_retries = 0\n'
+        '[pricing."judge-test"]\ninput = 1000\noutput = 1000\n'
+        '[[metrics]]\nname = "tone"\nkind = "llm_judge"\nprompt = "tone@v1"\n'
+        'model = "judge-test"\nscale = [1, 5]\n'
+        f"[online_eval]\nllm_sample = 1.0\ndaily_budget_usd = {1.5 * CALL_USD}\n",
+        encoding="utf-8",
+    )
+    add_traces(open_trace_store(Settings().traces_target), 3)
+    result = CliRunner().invoke(app, ["monitor", "evaluate"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "3 traces handled, 3 scored" in result.output
+    assert "llm judge: budget reached, 1 skipped" in result.output
+    assert len(server.requests) == 2

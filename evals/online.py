@@ -9,23 +9,33 @@ restarted server, or ``ragwright monitor evaluate``) picks them up.
 
 The judge is the calibrated local one, built on MiniLM whatever the index's
 embedder, so scoring every answer costs CPU time and no money. This is the one
-place the traces package reaches the judge.
+place the traces package reaches the judge. The other offline metrics the project
+asks for (``[online_eval] metrics``: checks, Python metrics, LLM judges under a
+daily budget) ride along through :class:`~ragwright.evals.online_llm.OnlineMetrics`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ragwright.evals.online_llm import OnlineMetrics, in_sample, online_metrics
 from ragwright.traces.store import TraceStore
 
 if TYPE_CHECKING:
     from ragwright.evals.judges.local import LocalJudge
     from ragwright.settings import Settings
 
-__all__ = ["OnlineEvaluator", "in_sample", "local_judge", "start_online_eval"]
+__all__ = [
+    "OnlineEvaluator",
+    "OnlineMetrics",
+    "in_sample",
+    "local_judge",
+    "online_metrics",
+    "start_online_eval",
+]
 
 log = logging.getLogger("ragwright.evals.online")
 
@@ -36,14 +46,6 @@ def local_judge(settings: Settings) -> LocalJudge:
     from ragwright.providers.registry import local_embedder
 
     return LocalJudge(local_embedder(settings))
-
-
-def in_sample(request_id: str, share: float) -> bool:
-    """Whether ``request_id`` falls in the scored share (stable across restarts)."""
-    if share >= 1:
-        return True
-    digest = hashlib.sha256(request_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
 class OnlineEvaluator:
@@ -57,15 +59,19 @@ class OnlineEvaluator:
         sample: float = 1.0,
         interval_s: float = 2.0,
         batch: int = 64,
+        metrics: OnlineMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.judge = judge
         self.sample = sample
         self.interval_s = interval_s
         self.batch = batch
         self.scored = 0
+        self.handled = 0  # traces the local judge saw (scored, skipped or failed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._llm_thread: threading.Thread | None = None
 
     def score(self, row: dict[str, Any]) -> dict[str, Any]:
         """The values written onto one trace."""
@@ -95,31 +101,63 @@ class OnlineEvaluator:
             for r in rows
             if in_sample(r["request_id"], self.sample)
         )
-        for row in rows:
-            values = self.score(row)
-            self.store.set_scores(row["request_id"], values)
+        scored = {r["request_id"]: self.score(r) for r in rows}
+        if self.metrics is not None:  # checks, Python metrics; which traces LLM judges skip
+            ids = [i for i, values in scored.items() if values["eval_status"] == "scored"]
+            for request_id, extra in self.metrics.first_pass(self.store, ids).items():
+                scored[request_id].update(extra)
+        for request_id, values in scored.items():
+            self.store.set_scores(request_id, values)
             self.scored += values["eval_status"] == "scored"
-        return len(rows)
+        self.handled += len(rows)
+        llm = 0
+        if self.metrics is not None and self._llm_thread is None:  # else its own thread does it
+            llm = self.metrics.llm_pass(self.store)
+        return len(rows) + llm
 
     def run_until_idle(self) -> int:
-        total = 0
-        while handled := self.run_once():
-            total += handled
-        return total
+        """Run until nothing waits (LLM judging included); the traces the local judge saw."""
+        before = self.handled
+        while self.run_once():
+            pass
+        return self.handled - before
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ragwright-online-eval", daemon=True)
+        """Score in the background: the local judge in one thread, LLM judges in another.
+
+        LLM calls take seconds; in their own thread they never hold back the local
+        judge, which has to keep up with every answer the server gives.
+        """
+        if self.metrics is not None and self.metrics.llm:
+            metrics = self.metrics
+            self._llm_thread = threading.Thread(
+                target=self._loop,
+                args=(lambda: metrics.llm_pass(self.store) >= metrics.batch,),
+                name="ragwright-online-llm-eval",
+                daemon=True,
+            )
+            self._llm_thread.start()
+        self._thread = threading.Thread(
+            target=self._loop,
+            args=(lambda: self.run_once() >= self.batch,),
+            name="ragwright-online-eval",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float | None = None) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        threads = [t for t in (self._thread, self._llm_thread) if t is not None]
+        for thread in threads:
+            thread.join(timeout_s)
+        if self.metrics is not None and not any(t.is_alive() for t in threads):
+            self.metrics.close()
 
-    def _run(self) -> None:
+    def _loop(self, step: Callable[[], bool]) -> None:
+        """Run ``step`` (True: more is waiting) until stopped, pausing when idle."""
         while not self._stop.is_set():
             try:
-                busy = self.run_once() == self.batch
+                busy = step()
             except Exception as exc:  # the store is down: try again next interval
                 log.warning("online evaluation paused: %s", exc)
                 busy = False
@@ -138,6 +176,7 @@ def start_online_eval(settings: Settings) -> OnlineEvaluator | None:
         local_judge(settings),
         sample=settings.online_eval.sample,
         interval_s=settings.online_eval.interval_s,
+        metrics=online_metrics(settings),  # a misconfigured metric fails serve's start
     )
     evaluator.start()
     return evaluator

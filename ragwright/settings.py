@@ -244,6 +244,20 @@ class OnlineEvalSettings(BaseModel):
         1.0, ge=0, le=1, description="Share of traces scored (the local judge costs nothing)."
     )
     interval_s: float = Field(2.0, gt=0, description="Seconds between looks for new traces.")
+    metrics: list[str] | None = Field(
+        None,
+        description="Metrics scored besides the local judge: hallucination and relevance (the"
+        " LLM judge, when judge_model is an endpoint) and [[metrics]] names; unset = all.",
+    )
+    llm_sample: float = Field(
+        0.1, ge=0, le=1, description="Share of traces the LLM-judged metrics score (by id)."
+    )
+    daily_budget_usd: float = Field(
+        0.0, ge=0, description="USD per UTC day for online LLM-judge calls; 0 = none."
+    )
+    daily_max_calls: int | None = Field(
+        None, ge=1, description="LLM-judge calls per UTC day; needed for an unpriced judge model."
+    )
 
 
 class MonitorSettings(BaseModel):

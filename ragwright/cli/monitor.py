@@ -53,6 +53,8 @@ def report(
     for group in [*result["groups"], {"key": "all", **result["overall"]}]:
         table.add_row(group["key"], *(_fmt(group[name], d) for name, d in COLUMNS))
     console.print(table)
+    if skipped := result["overall"]["llm_budget_skipped"]:
+        console.print(f"llm judge: budget reached, {skipped} skipped")
 
 
 @app.command("export-mlflow")
@@ -98,12 +100,20 @@ def check() -> None:
 @app.command("evaluate")
 def evaluate() -> None:
     """Score every trace the online evaluator has not seen yet (catch-up, cron), then exit."""
-    from ragwright.evals.online import OnlineEvaluator, local_judge
+    from ragwright.evals.online import OnlineEvaluator, local_judge, online_metrics
     from ragwright.settings import load_settings
 
     settings = load_settings()
     evaluator = OnlineEvaluator(
-        open_store(), local_judge(settings), sample=settings.online_eval.sample
+        open_store(),
+        local_judge(settings),
+        sample=settings.online_eval.sample,
+        metrics=online_metrics(settings),
     )
-    handled = evaluator.run_until_idle()
+    try:
+        handled = evaluator.run_until_idle()
+    finally:
+        evaluator.stop()
     console.print(f"{handled} traces handled, {evaluator.scored} scored")
+    if evaluator.metrics is not None and evaluator.metrics.budget_skipped:
+        console.print(f"llm judge: budget reached, {evaluator.metrics.budget_skipped} skipped")

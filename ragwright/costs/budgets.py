@@ -7,6 +7,7 @@ every few seconds, so the guard costs a dictionary lookup on the call path.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +18,14 @@ from ragwright.costs.store import BaseCostStore
 from ragwright.errors import BudgetExceededError
 from ragwright.settings import BudgetSettings
 
-__all__ = ["BudgetExceededError", "BudgetGuard", "BudgetStatus", "evaluate_budgets"]
+__all__ = [
+    "BudgetExceededError",
+    "BudgetGuard",
+    "BudgetStatus",
+    "TagSpend",
+    "evaluate_budgets",
+    "tag_spend",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,33 @@ def period_start(period: str, now: datetime | None = None) -> str:
     if period == "monthly":
         start = start.replace(day=1)
     return start.isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class TagSpend:
+    """What the calls carrying one tag cost since a time: known USD, and how many calls."""
+
+    usd: float
+    calls: int
+    unpriced_calls: int
+
+
+def tag_spend(store: BaseCostStore, tag: tuple[str, str], since: str) -> TagSpend:
+    """Spend and call count of the calls tagged ``key=value`` since ``since`` (ISO, UTC).
+
+    The online evaluator's daily budget reads this at start and every little while,
+    so a restart the same day counts what the previous process spent.
+    """
+    usd, calls, unpriced = 0.0, 0, 0
+    for row in store.rows(since=since):
+        if json.loads(row.tags).get(tag[0]) != tag[1]:
+            continue
+        calls += 1
+        if row.cost_usd is None:
+            unpriced += 1
+        else:
+            usd += row.cost_usd
+    return TagSpend(usd, calls, unpriced)
 
 
 def _tag(budget: BudgetSettings) -> tuple[str, str] | None:

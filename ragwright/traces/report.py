@@ -57,6 +57,9 @@ def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "p50_latency_ms": round(percentile(latencies, 0.5), 2) if latencies else None,
         "p95_latency_ms": round(percentile(latencies, 0.95), 2) if latencies else None,
         "cost_per_answer_usd": round(sum(costs) / len(answered), 8) if answered and costs else None,
+        # [online_eval] LLM judging: scored, and skipped because the day's budget was spent
+        "llm_scored": sum(1 for r in ok if r.get("llm_status") == "scored"),
+        "llm_budget_skipped": sum(1 for r in ok if r.get("llm_status") == "budget"),
     }
 
 

@@ -62,6 +62,8 @@ traces = sa.Table(
     sa.Column("relevance", sa.Integer),
     sa.Column("judge", sa.String(100)),
     sa.Column("scored_at", sa.String(40)),
+    sa.Column("scores", sa.Text),  # JSON: metric name -> Score, the [online_eval] metrics (v2)
+    sa.Column("llm_status", sa.String(20), index=True),  # NULL = waiting for LLM judging (v2)
     sa.Column("label_supported", sa.Integer),
     sa.Column("label_correct", sa.Integer),
     sa.Column("labelled_at", sa.String(40)),
@@ -79,9 +81,21 @@ def _v1(conn: sa.Connection) -> None:
     traces.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+def _v2_online_scores(conn: sa.Connection) -> None:
+    """Per-metric online scores and the LLM judging state (a v1 table lacks both)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(traces.name)}
+    for column in (traces.c.scores, traces.c.llm_status):
+        if column.name not in present:  # _v1 on a blank database already made them
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {traces.name} ADD COLUMN {column.name} {kind}"))
+    for index in traces.indexes:  # the table's own (index=True): a new Index would join it
+        if index.name == "ix_ragwright_traces_llm_status":
+            index.create(conn, checkfirst=True)
 
-_JSON = ("spans", "citations", "contexts", "findings")
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2_online_scores]
+
+_JSON = ("spans", "citations", "contexts", "findings", "scores")
 
 
 def _now() -> str:

@@ -295,6 +295,9 @@ def main() -> None:
     calls = first.calls
     ideal = calls * args.delay / args.concurrency
     second_s = statistics.median(r.wall_s for r in reruns)
+    rerun_shares = ", ".join(
+        f"{r.wall_s / f.wall_s:.1%}" for r, f in zip(reruns, firsts, strict=True)
+    )
     print(
         f"{args.cases} cases, concurrency {args.concurrency}, server delay"
         f" {args.delay * 1000:.0f} ms (server in its own process), {os.cpu_count()} CPUs;"
@@ -329,7 +332,7 @@ def main() -> None:
     print(
         f"cached rerun:  {second_s:6.2f} s, {max(r.calls for r in reruns)} calls at most"
         f" ({second_s / first.wall_s:.1%} of the first run; target 0 calls and < 5 %)"
-        f"  [{', '.join(f'{r.wall_s / f.wall_s:.1%}' for r, f in zip(reruns, firsts))}]"
+        f"  [{rerun_shares}]"
     )
     print(
         f"judge prompt size: ~{judge_chars / 4 / args.cases:.0f} tokens per case"
@@ -339,9 +342,9 @@ def main() -> None:
     if args.profile:
         profiler.dump_stats(args.profile_out)
         print(
-            f"\nprofile: one more first run, {profiled.wall_s:.2f} s under cProfile (timer: thread CPU),"
-            f" {profiled.loop_ms_per_call(profiled.calls):.2f} ms loop CPU per call (with"
-            f" profiler overhead); stats in {args.profile_out}; top {args.profile_top} by"
+            f"\nprofile: one more first run, {profiled.wall_s:.2f} s under cProfile (timer:"
+            f" thread CPU), {profiled.loop_ms_per_call(profiled.calls):.2f} ms loop CPU per call"
+            f" (with profiler overhead); stats in {args.profile_out}; top {args.profile_top} by"
             " own time:"
         )
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile_top)

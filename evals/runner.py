@@ -221,8 +221,10 @@ async def run_evals(
             per_case = await asyncio.gather(
                 *(bounded(position, case) for position, case in enumerate(golden.cases))
             )
-    finally:
-        await asyncio.gather(*prefetched, return_exceptions=True)  # none left running
+    finally:  # after a failure or a cancel, batches not yet embedded are not needed
+        for task in prefetched:
+            task.cancel()  # no-op for the batches done, which is all of them on success
+        await asyncio.gather(*prefetched, return_exceptions=True)
     for task in prefetched:
         task.result()  # a batch that failed fails the run, as its cases did
     finished = datetime.now(UTC)

@@ -142,6 +142,29 @@ def _prefetch(chain: RagChain, questions: list[str], batch: int = 64) -> None:
         chain.retriever.prefetch(questions[start : start + batch], k=chain.top_k)
 
 
+def _prefetch_in_order(
+    chain: RagChain, questions: list[str], size: int
+) -> list[asyncio.Task[None]]:
+    """Embed the questions in chunks of ``size``, one chunk after another, in a worker thread.
+
+    Task ``i`` is done when chunk ``i`` is; a case awaits its chunk's task before it
+    retrieves. Without that wait, a case whose question was not embedded yet encoded
+    it alone while the batch that held it was being encoded too: on a busy machine a
+    third of the questions were encoded twice, and that CPU came out of the calls'.
+    """
+    tasks: list[asyncio.Task[None]] = []
+
+    async def chunk(previous: asyncio.Task[None] | None, part: list[str]) -> None:
+        if previous is not None:
+            await previous  # one encoder at a time, first chunks first
+        await asyncio.to_thread(_prefetch, chain, part)
+
+    for start in range(0, len(questions), size):
+        previous = tasks[-1] if tasks else None
+        tasks.append(asyncio.create_task(chunk(previous, questions[start : start + size])))
+    return tasks
+
+
 async def run_evals(
     chain: RagChain,
     golden: GoldenSet,
@@ -179,6 +202,7 @@ async def run_evals(
     async def bounded(position: int, case: GoldenCase) -> list[CaseResult]:
         results: dict[int, CaseResult] = {}
         async with open_cases:
+            await prefetched[position // chunk]
             for step in range(len(resolved)):
                 index = (position + step) % len(resolved)
                 results[index] = await _run_case(
@@ -188,17 +212,21 @@ async def run_evals(
                     progress(index, 1)
         return [results[index] for index in range(len(resolved))]
 
-    # All questions are known: embed them in batches instead of one per case. The
-    # first cases' batch is ready before they start; the rest is embedded behind them.
-    questions = [case.question for case in golden.cases]
-    head = 2 * concurrency
-    await asyncio.to_thread(_prefetch, chain, questions[:head])
-    behind = asyncio.create_task(asyncio.to_thread(_prefetch, chain, questions[head:]))
-    with request_slots(concurrency), timed_model_calls(chain):
-        per_case = await asyncio.gather(
-            *(bounded(position, case) for position, case in enumerate(golden.cases))
-        )
-    await behind
+    # All questions are known: embed them in batches instead of one per case, the
+    # first cases' batch first; each case waits for its own batch (_prefetch_in_order).
+    chunk = 2 * concurrency  # the cases open at once
+    prefetched = _prefetch_in_order(chain, [case.question for case in golden.cases], chunk)
+    try:
+        with request_slots(concurrency), timed_model_calls(chain):
+            per_case = await asyncio.gather(
+                *(bounded(position, case) for position, case in enumerate(golden.cases))
+            )
+    finally:  # after a failure or a cancel, batches not yet embedded are not needed
+        for task in prefetched:
+            task.cancel()  # no-op for the batches done, which is all of them on success
+        await asyncio.gather(*prefetched, return_exceptions=True)
+    for task in prefetched:
+        task.result()  # a batch that failed fails the run, as its cases did
     finished = datetime.now(UTC)
     runs = []
     for index, version in enumerate(resolved):

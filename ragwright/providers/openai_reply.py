@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -78,6 +79,8 @@ def parse_chat_reply(body: bytes) -> ParsedReply:
         raise MalformedReplyError(what) from exc
     if not isinstance(data, dict):
         raise MalformedReplyError(f"JSON {type(data).__name__}, not an object")
+    if (plain := _plain_reply(data)) is not None:
+        return plain
     try:
         completion = _Completion.model_validate(data)
     except ValidationError as exc:
@@ -94,6 +97,43 @@ def parse_chat_reply(body: bytes) -> ParsedReply:
         text=completion.choices[0].message.content or "",
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
+    )
+
+
+def _plain_reply(data: dict[str, Any]) -> ParsedReply | None:
+    """The usual well-formed body, read without building pydantic models (every call).
+
+    It accepts only what the models below accept unchanged (exact JSON types, no
+    coercion), so the result is the same; anything else, malformed or merely
+    unusual (a string token count, a negative one), goes to the models, which
+    coerce what they can and word the error when they cannot.
+    """
+    choices = data.get("choices")
+    if type(choices) is not list or not choices:
+        return None
+    for choice in choices:
+        message = choice.get("message") if type(choice) is dict else None
+        if type(message) is not dict:
+            return None
+        content = message.get("content")
+        if content is not None and type(content) is not str:
+            return None
+    usage = data.get("usage")
+    prompt_tokens = completion_tokens = None
+    if usage is not None:
+        if type(usage) is not dict:
+            return None
+        prompt_tokens, completion_tokens = (
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+        )
+        for count in (prompt_tokens, completion_tokens):
+            if count is not None and (type(count) is not int or count < 0):
+                return None
+    return ParsedReply(
+        text=choices[0]["message"].get("content") or "",
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
     )
 
 

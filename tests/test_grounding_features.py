@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -96,3 +97,38 @@ def test_leave_one_source_out_scores_each_source_unseen() -> None:
         assert metrics["auroc"] >= 0.75
     # one source only: nothing to fit on, nothing reported
     assert leave_one_source_out(judge, examples[:4], x[:4]) == {}
+
+
+def test_a_record_made_with_other_weights_is_ignored(isolated_home: Path) -> None:
+    """After an upgrade changes the weights, a project's old threshold and metrics do not apply."""
+    from ragwright.evals.calibration_record import (
+        SHIPPED_RECORD,
+        cited_calibration,
+        project_threshold,
+    )
+    from ragwright.settings import Settings
+
+    settings = Settings()
+    folder = isolated_home / "calibration"
+    folder.mkdir(parents=True)
+    current = hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest()
+    record = {
+        "judge": "local/judge",
+        "weights_sha256": current,
+        "threshold": 0.2,
+        "metrics": {"balanced_accuracy": 0.7},
+        "metrics_at_threshold": {"balanced_accuracy": 0.81},
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
+    path = folder / "local_judge-aaaaaaaaaaaa.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    assert project_threshold(settings, "local/judge") == 0.2
+    assert cited_calibration(settings, "local/judge") == (path.name, 0.81)
+
+    path.write_text(json.dumps({**record, "weights_sha256": "0" * 64}), encoding="utf-8")
+    assert project_threshold(settings, "local/judge") is None
+    shipped = json.loads(SHIPPED_RECORD.read_text(encoding="utf-8"))
+    assert cited_calibration(settings, "local/judge") == (
+        f"shipped:{SHIPPED_RECORD.name}",
+        shipped["metrics"]["balanced_accuracy"],
+    )

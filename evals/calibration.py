@@ -11,25 +11,29 @@ This module gathers the parts, each in a module with one job:
   the constructed negatives for local relevance;
 * :mod:`.calibration_record`: records (``<home>/calibration/<judge>-<labels
   hash>.json``) and which one an eval run cites, the shipped one included;
-* :mod:`.calibration_fit`: the fit of ``local_weights.json`` (``python -m
-  ragwright.evals.calibration fit``) on :mod:`ragwright.linear`, with the
-  grouped cross-validation and the baselines the benchmark reports.
+* :mod:`.calibration_fit`: the judge's features and logistic fit on
+  :mod:`ragwright.linear`;
+* :mod:`.calibration_cv`: grouped k-fold and leave-one-source-out validation,
+  with the baselines the benchmark reports;
+* :mod:`.calibration_weights`: the committed ``local_weights.json`` (``python -m
+  ragwright.evals.calibration fit``).
 """
 
 from __future__ import annotations
 
-from ragwright.evals.calibration_fit import (
+from ragwright.evals.calibration_cv import (
     CrossValidation,
+    cross_validate,
+    folds,
+    leave_one_source_out,
+)
+from ragwright.evals.calibration_fit import (
     answer_lengths,
     best_threshold,
-    cross_validate,
     feature_matrix,
     fit_logistic,
-    folds,
-    main,
     neutral_weights,
     verdict_scores,
-    weights_document,
     weights_from_model,
 )
 from ragwright.evals.calibration_labels import LabelledExample, Labels, load_labels
@@ -44,6 +48,7 @@ from ragwright.evals.calibration_run import (
     judge_examples,
     run_calibration,
 )
+from ragwright.evals.calibration_weights import main, weights_document
 from ragwright.metrics import (
     METRICS,
     accuracy,
@@ -78,6 +83,7 @@ __all__ = [
     "folds",
     "judge_examples",
     "latest_calibration",
+    "leave_one_source_out",
     "load_labels",
     "main",
     "neutral_weights",

@@ -1,44 +1,30 @@
-"""Fitting ``local_weights.json``: features, the logistic fit, grouped cross-validation.
+"""Fitting the local judge: its feature matrix, the logistic fit, scores as at run time.
 
-``python -m ragwright.evals.calibration fit --labels BEGIN.jsonl`` refits the
-shipped coefficients. The fit and the folds are :mod:`ragwright.linear`, shared
-with the prompt-injection detector; every threshold and coefficient quoted for
-the judge is fitted on training folds only.
+The fit is :mod:`ragwright.linear`, shared with the prompt-injection detector;
+the validation that uses it is :mod:`.calibration_cv`, the committed file
+:mod:`.calibration_weights`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ragwright.evals.calibration_labels import LabelledExample
 from ragwright.evals.judges.local import (
     FEATURES,
-    WEIGHTS_PATH,
     LocalJudge,
     LogisticWeights,
-    content_word_share,
 )
 from ragwright.linear import fit_logistic as linear_fit
-from ragwright.linear import grouped_folds, model_document, standardise
+from ragwright.linear import model_document, standardise
 from ragwright.metrics import (  # the calibration report's metrics, shared with guardrails
     balanced_accuracy,
-    binary_metrics,
-    summarise,
 )
 from ragwright.text import words
-
-if TYPE_CHECKING:
-    pass
-
-from ragwright.evals.calibration_labels import LabelledExample, Labels, load_labels
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
@@ -154,167 +140,3 @@ def verdict_scores(
 
 def answer_lengths(examples: Sequence[LabelledExample]) -> FloatArray:
     return np.array([len(words(e.answer)) for e in examples], dtype=np.float64)
-
-
-def folds(
-    examples: Sequence[LabelledExample], *, k: int = 5, seed: int = 0
-) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
-    """Stratified (source x label) folds that keep rows sharing a context in one fold.
-
-    BEGIN has up to four responses per dialogue turn; splitting them across
-    folds would let the model see the test knowledge while training.
-    """
-    strata = [f"{e.source}:{int(e.hallucinated)}" for e in examples]
-    groups = np.unique([e.group for e in examples], return_inverse=True)[1].reshape(-1)
-    everything = np.arange(len(examples))
-    return [
-        (np.setdiff1d(everything, test), test)
-        for test in grouped_folds(strata, groups.astype(np.intp), k=k, seed=seed)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class CrossValidation:
-    """Test-fold metrics per method, and each row's out-of-fold prediction."""
-
-    per_fold: dict[str, list[dict[str, float | None]]]
-    predicted: dict[str, BoolArray]
-
-
-Detector = Callable[[npt.NDArray[np.intp], npt.NDArray[np.intp]], tuple[BoolArray, FloatArray]]
-
-
-def cross_validate(
-    judge: LocalJudge,
-    examples: Sequence[LabelledExample],
-    x: npt.NDArray[np.float64],
-    *,
-    k: int = 5,
-    seed: int = 0,
-    c: float = 1.0,
-) -> CrossValidation:
-    """Per-fold test metrics of the detector and the two one-feature baselines.
-
-    Everything that is fitted (coefficients, baseline thresholds) is fitted on
-    the training folds only; the test fold is scored once.
-    """
-    y = np.array([e.hallucinated for e in examples], dtype=bool)
-    shares = np.array(
-        [content_word_share(e.answer, "\n\n".join(e.contexts)) for e in examples], dtype=np.float64
-    )
-    lengths = answer_lengths(examples)
-
-    def detector(
-        train: npt.NDArray[np.intp], test: npt.NDArray[np.intp]
-    ) -> tuple[BoolArray, FloatArray]:
-        weights = weights_from_model(fit_logistic(x[train], y[train], c=c))
-        scores = verdict_scores(judge, [examples[i] for i in test], weights)
-        return scores >= weights.threshold, scores
-
-    def content_words_baseline(
-        train: npt.NDArray[np.intp], test: npt.NDArray[np.intp]
-    ) -> tuple[BoolArray, FloatArray]:
-        cut = best_threshold(shares[train], y[train], above=False)
-        return shares[test] < cut, 1.0 - shares[test]
-
-    def length_baseline(
-        train: npt.NDArray[np.intp], test: npt.NDArray[np.intp]
-    ) -> tuple[BoolArray, FloatArray]:
-        up = best_threshold(lengths[train], y[train], above=True)
-        down = best_threshold(lengths[train], y[train], above=False)
-        if balanced_accuracy(y[train], lengths[train] >= up) >= balanced_accuracy(
-            y[train], lengths[train] < down
-        ):
-            return lengths[test] >= up, lengths[test]
-        return lengths[test] < down, -lengths[test]
-
-    detectors: dict[str, Detector] = {
-        "detector": detector,
-        "content_word_baseline": content_words_baseline,
-        "length_baseline": length_baseline,
-    }
-    result = CrossValidation(
-        per_fold={name: [] for name in detectors},
-        predicted={name: np.zeros(len(y), dtype=bool) for name in detectors},
-    )
-    for train, test in folds(examples, k=k, seed=seed):
-        for name, run in detectors.items():
-            predicted, scores = run(train, test)
-            result.per_fold[name].append(binary_metrics(y[test], predicted, scores))
-            result.predicted[name][test] = predicted
-    return result
-
-
-def weights_document(
-    judge: LocalJudge, labels: Labels, *, k: int = 5, seed: int = 0, c: float = 1.0
-) -> dict[str, Any]:
-    """Fit on every row of ``labels``, cross-validate, and describe it all for the JSON file."""
-    examples = labels.examples
-    x = feature_matrix(judge, examples)
-    y = np.array([e.hallucinated for e in examples], dtype=bool)
-    cv = cross_validate(judge, examples, x, k=k, seed=seed, c=c)
-    shares = np.array([content_word_share(e.answer, "\n\n".join(e.contexts)) for e in examples])
-    return {
-        "description": (
-            "Coefficients of the local judge's hallucination model: logistic regression on "
-            "standardised answer-level features (see FEATURES in evals/judges/local.py). "
-            "Refit with: python -m ragwright.evals.calibration fit --labels <BEGIN dev JSONL>."
-        ),
-        "model": fit_logistic(x, y, c=c),
-        "baselines": {
-            "content_word_share": round(best_threshold(shares, y, above=False), 6),
-        },
-        "training": {
-            "data": "BEGIN benchmark, dev split (human attribution labels), every row",
-            "labels_file": labels.path.name,
-            "labels_sha256": labels.sha256,
-            "rows": len(examples),
-            "hallucinated": int(y.sum()),
-            "sources": sorted({e.source for e in examples}),
-            "date": date.today().isoformat(),
-            "fitter": f"ragwright.linear Newton L2 logistic regression (C={c}), balanced class "
-            "weights, features standardised",
-            "embedder": judge.embedder.name,
-        },
-        "cross_validation": {
-            "scheme": (
-                f"{k}-fold ragwright.linear.grouped_folds (strata: data_source x label; groups:"
-                f" identical knowledge), seed {seed}; coefficients and baseline thresholds fitted"
-                " on the training folds only; mean and sample sd over folds"
-            ),
-            **{name: summarise(per_fold) for name, per_fold in cv.per_fold.items()},
-        },
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ragwright.evals.calibration fit --labels BEGIN.jsonl [--out PATH]``."""
-    parser = argparse.ArgumentParser(prog="python -m ragwright.evals.calibration")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="refit local_weights.json on a labelled JSONL file")
-    fit.add_argument("--labels", type=Path, required=True)
-    fit.add_argument("--out", type=Path, default=WEIGHTS_PATH)
-    fit.add_argument("--folds", type=int, default=5)
-    fit.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    from ragwright.providers.local_embeddings import LocalEmbedder
-
-    labels = load_labels(args.labels)
-    # features do not depend on the coefficients: neutral ones let a first fit run
-    # before any weights file exists
-    neutral = neutral_weights()
-    judge = LocalJudge(LocalEmbedder(batch_size=32), weights=neutral)
-    document = weights_document(judge, labels, k=args.folds, seed=args.seed)
-    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    detector = document["cross_validation"]["detector"]["balanced_accuracy"]
-    baseline = document["cross_validation"]["content_word_baseline"]["balanced_accuracy"]
-    print(
-        f"wrote {args.out}: CV balanced accuracy {detector['mean']:.3f} ± {detector['sd']:.3f} "
-        f"(content-word baseline {baseline['mean']:.3f} ± {baseline['sd']:.3f})"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

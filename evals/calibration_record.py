@@ -3,7 +3,9 @@
 Records live in ``<home>/calibration/<judge>-<labels hash>.json``.
 
 The project's own record (``ragwright eval calibrate --write``, newest first)
-wins: a threshold learned on dialogue should not silently gate QA. Without one,
+wins: a threshold learned on dialogue should not silently gate QA. A local-judge
+record made with other weights (before an upgrade changed them) is ignored,
+threshold and metrics alike, until the project recalibrates. Without one,
 the local judge cites the record shipped with its weights
 (``evals/judges/local_calibration.json``), valid only while the weights file
 still hashes as recorded. An LLM judge has no shipped record: it is reported
@@ -119,10 +121,24 @@ def shipped_record(judge_name: str) -> dict[str, Any] | None:
     return record if record.get("weights_sha256") == weights else None
 
 
+def _stale(record: dict[str, Any]) -> bool:
+    """Whether a local-judge record measured other weights than the ones shipped now.
+
+    Its threshold was fitted on another model's scores and its metrics describe
+    another judge: after an upgrade that changes the weights, neither may be used.
+    """
+    recorded = record.get("weights_sha256")
+    return (
+        recorded is not None and recorded != hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest()
+    )
+
+
 def project_threshold(settings: Settings, judge_name: str) -> float | None:
-    """The threshold the project's newest record fitted for ``judge_name``, if any."""
+    """The threshold the project's newest record fitted for ``judge_name``, if still valid."""
     record = latest_calibration(settings, judge_name)
-    value = record.get("threshold") if record is not None else None
+    if record is None or _stale(record):
+        return None
+    value = record.get("threshold")
     return float(value) if isinstance(value, int | float) else None
 
 
@@ -133,6 +149,8 @@ def cited_calibration(settings: Settings, judge_name: str) -> tuple[str | None, 
     (what the judge now uses); otherwise the metrics at the judge's own threshold.
     """
     record = latest_calibration(settings, judge_name)
+    if record is not None and _stale(record):
+        record = None  # measured on other weights: recalibrate (the shipped record may apply)
     if record is not None:
         name = Path(str(record["record_path"])).name
         if record.get("threshold") is not None and record.get("metrics_at_threshold"):

@@ -1,11 +1,12 @@
 """``local/judge``: an offline judge built from the local embedding model and lexical evidence.
 
 Hallucination: the answer is split into claims (sentences, citations removed)
-and described by nine answer-level FEATURES: how much of it is found in the
-retrieved context (content words, all tokens, the longest copied run), how
-close its worst claim is to any context sentence (embeddings), and what it
-adds that no context can support (numbers, capitalised names, statements about
-the speaker, questions). A logistic model whose coefficients live in
+and described by eleven answer-level FEATURES (``ragwright.grounding_features``):
+how much of it is found in the retrieved context (content words, all tokens,
+the longest copied run), how much of the context it draws on, how close its
+worst claim is to any context sentence (embeddings), and what it adds that no
+context can support (tokens, numbers, capitalised names, statements about the
+speaker, questions). A logistic model whose coefficients live in
 ``local_weights.json`` maps them to P(unsupported).
 
 The same model is also applied to every claim alone, so that one invented

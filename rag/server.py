@@ -203,6 +203,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool.start()  # the answer threads exist before the first request
         served.start_watching()
         try:
             yield
@@ -297,7 +298,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
 
     @app.post("/v1/answer", response_model=AnswerResponse)
     async def answer(request: AnswerRequest, http: Request) -> AnswerResponse:
-        future = admitted(pool.submit(_answer, served, payload_of(request, http)))
+        future = admitted(pool.submit(served.answer, payload_of(request, http)))
         result = await mapped(asyncio.wrap_future(future))
         remember(request, result)
         return AnswerResponse.of(result, request.conversation_id)
@@ -338,11 +339,6 @@ def _prepare(served: ServedChain, payload: dict[str, Any]) -> tuple[RagChain, di
     # On a pool thread: guard, condense, retrieve and render block; the tokens do not.
     chain = served.current()
     return chain, chain.prepare_stream(payload)
-
-
-def _answer(served: ServedChain, payload: dict[str, Any]) -> RagAnswer:
-    # On a pool thread: the index check, retrieval and a sync model call all block.
-    return served.current().invoke(payload)
 
 
 def seconds_to_budget_reset(

@@ -1,0 +1,377 @@
+"""Serving: the chain in-process against `ragwright serve` over HTTP, tracing off and on.
+
+    .venv/bin/python benchmarks/serve.py [--requests 300] [--rounds 3] [--concurrency 16 32]
+                                         [--no-guardrails] [--profile DIR]
+
+Target (issue 19): HTTP requests/s >= 0.8 of the chain's own in-process answers/s
+at the same concurrency, tracing off and on; (issue 17) the local judge scores
+traces at least as fast as the server answers them.
+
+Four arms per round, interleaved (in-process off, in-process on, HTTP off, HTTP
+on; >= 3 rounds, medians), each a closed loop of ``--concurrency`` clients:
+
+* in-process: :meth:`ServedChain.answer` (what ``POST /v1/answer`` runs) on the
+  server's own :class:`AnswerPool` (``serve_workers`` threads), awaited from an
+  event loop as the route awaits it. What is left between this and HTTP is the
+  HTTP layer: uvicorn, routing, validation, JSON, middleware, logging.
+* HTTP: two ``ragwright serve`` processes (traces = false / true) on 127.0.0.1,
+  started once, warmed, and loaded in turn, as real serving runs: its own
+  process, uvicorn, the settings file, guardrails as configured. Online
+  evaluation is off in them (the in-process arms do not run it either); its
+  throughput is measured afterwards on the traces they wrote, side by side.
+
+The load generator is httpx's async client in this process: one thread, no
+pool of client threads contending for the interpreter lock, a keep-alive
+connection per client. It costs well under a millisecond of CPU a request
+(printed as ``client CPU``), so on 2 cores it takes little from the server.
+A separate load process would not help: it would need the same CPU.
+
+CPU per answer is measured beside wall time, since shared machines make wall
+time noisy: this process's CPU for the in-process arms, the server process's
+(``/proc/<pid>/stat``) for the HTTP ones. Their difference is what the HTTP
+layer costs a request in CPU, whatever the machine's load.
+
+``--profile DIR`` runs the servers under cProfile (the event loop thread, which
+is where the HTTP layer runs) and prints their top functions at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DOCS = {
+    "rollback.md": "# Rolling back prompts\n\nThe ragwright prompts rollback command moves the"
+    " production alias back to the previous production version. The previous version keeps its"
+    " evidence.\n",
+    "chroma.md": "# Chroma modes\n\nSetting RAGWRIGHT_CHROMA_URL switches ragwright from the"
+    " embedded Chroma database to a Chroma server. The collection name stays the same.\n",
+    "costs.md": "# Costs\n\nEvery model call records its tokens, latency and cost in a SQLite"
+    " database. A model with no known price gets a null cost. Budgets can refuse calls.\n",
+    "garden.txt": "Tomatoes need six hours of sun a day and regular watering in summer."
+    " Basil grows well beside them.\n",
+}
+QUESTIONS = [
+    "How do I roll back a prompt?",
+    "What does RAGWRIGHT_CHROMA_URL do?",
+    "What is recorded for every model call?",
+    "How much sun do tomatoes need?",
+    "Which command moves the production alias back?",
+    "How do I switch to a Chroma server?",
+    "What happens when a model has no known price?",
+    "What grows well beside tomatoes?",
+]
+TARGET_RATIO = 0.8
+WARM_UP = 64
+PROFILE_WRAPPER = """
+import cProfile, sys
+from ragwright.cli.app import main
+sys.argv = ["ragwright", "serve", "--port", sys.argv[1]]
+profile = cProfile.Profile()
+profile.enable()
+try:
+    main()
+finally:
+    profile.disable()
+    profile.dump_stats({out!r})
+"""
+
+
+@dataclass(frozen=True)
+class Round:
+    rate: float  # answers (requests) per second
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float  # CPU per answer: this process (in-process) or the server process (HTTP)
+    client_cpu_ms: float  # HTTP: this process, i.e. the load generator
+    errors: int
+
+
+def project(work: Path, guardrails: bool) -> Any:
+    import shutil
+
+    from ragwright.flows.ingest import ingest
+    from ragwright.settings import load_settings
+
+    docs = work / "docs"
+    docs.mkdir(parents=True)
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copytree(repo / "prompts" / "rag_answer", work / "prompts" / "rag_answer")
+    toml = 'home = "home"\ndocs_dir = "docs"\n\n[online_eval]\nenabled = false\n'
+    if not guardrails:
+        toml += "\n[guardrails]\nenabled = false\n"
+    (work / "ragwright.toml").write_text(toml, encoding="utf-8")
+    os.chdir(work)  # the servers and this process read the same ragwright.toml
+    settings = load_settings()
+    ingest(settings)
+    return settings
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process, or of ``pid`` from /proc (Linux)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(n: int, concurrency: int, one: Any) -> tuple[float, list[float], int]:
+    """``n`` calls of ``await one(i)`` by ``concurrency`` clients; (seconds, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    indices = iter(range(n))
+
+    async def client() -> None:
+        nonlocal errors
+        for i in indices:
+            started = time.perf_counter()
+            ok = await one(i)
+            latencies.append((time.perf_counter() - started) * 1000)
+            errors += not ok
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def in_process(served: Any, pool: Any, n: int, concurrency: int) -> Round:
+    async def one(i: int) -> bool:
+        future = pool.submit(served.answer, {"question": QUESTIONS[i % len(QUESTIONS)]})
+        if future is None:
+            return False  # refused: more in flight than serve_max_in_flight
+        await asyncio.wrap_future(future)
+        return True
+
+    cpu = cpu_s()
+    seconds, latencies, errors = asyncio.run(closed_loop(n, concurrency, one))
+    cpu_ms = (cpu_s() - cpu) * 1000 / n
+    return Round(n / seconds, *_tails(latencies), cpu_ms, 0.0, errors)
+
+
+def over_http(server: Server, n: int, concurrency: int) -> Round:
+    import httpx
+
+    async def run() -> tuple[float, list[float], int]:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=120) as client:
+
+            async def one(i: int) -> bool:
+                question = {"question": QUESTIONS[i % len(QUESTIONS)]}
+                response = await client.post("/v1/answer", json=question)
+                return response.status_code == 200
+
+            return await closed_loop(n, concurrency, one)
+
+    client_cpu, server_cpu = cpu_s(), cpu_s(server.process.pid)
+    seconds, latencies, errors = asyncio.run(run())
+    server_ms = (cpu_s(server.process.pid) - server_cpu) * 1000 / n
+    client_ms = (cpu_s() - client_cpu) * 1000 / n
+    return Round(n / seconds, *_tails(latencies), server_ms, client_ms, errors)
+
+
+def _tails(latencies: list[float]) -> tuple[float, float]:
+    return percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+class Server:
+    """One ``ragwright serve`` process on a free port of 127.0.0.1."""
+
+    def __init__(self, work: Path, traces: bool, profile: Path | None) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = (work / f"serve-traces-{traces}.log").open("w")
+        self.profile = profile / f"serve-traces-{traces}.prof" if profile else None
+        env = {**os.environ, "RAGWRIGHT_TRACES": str(traces).lower(), "NO_COLOR": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_repo()), env.get("PYTHONPATH")]))
+        if self.profile is None:
+            command = [sys.executable, "-m", "ragwright.cli.app", "serve", "--port", str(port)]
+        else:
+            wrapper = PROFILE_WRAPPER.format(out=str(self.profile))
+            command = [sys.executable, "-c", wrapper, str(port)]
+        self.process = subprocess.Popen(
+            command, cwd=work, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout_s: float = 180) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(f"ragwright serve exited; see {self.log.name}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"ragwright serve did not come up; see {self.log.name}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown: traces flushed
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def _repo() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def online_rate(settings: Any, seconds: float = 20) -> tuple[float, int]:
+    """Traces the local judge scores per second, on the traces the arms wrote."""
+    from ragwright.evals.online import OnlineEvaluator, local_judge
+    from ragwright.traces.store import open_trace_store
+
+    store = open_trace_store(settings.traces_target)
+    judge = local_judge(settings)
+    OnlineEvaluator(store, judge, batch=16).run_once()  # warm up the judge
+    evaluator = OnlineEvaluator(store, judge)
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        # the traffic repeats a few questions: a cold cache per batch keeps the judge from
+        # answering most of them from memory, as distinct real traffic would not let it
+        judge._cache.clear()
+        if not evaluator.run_once():
+            break
+    return evaluator.scored / (time.perf_counter() - started), evaluator.scored
+
+
+def report(concurrency: int, results: dict[str, list[Round]]) -> None:
+    print(f"\nconcurrency {concurrency} (medians of {len(results['in-process off'])} rounds)")
+    print(
+        f"  {'arm':16} {'answers/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/answer':>13}"
+        f" {'client CPU ms':>13} {'errors':>6}  rounds (answers/s)"
+    )
+    medians: dict[str, dict[str, float]] = {}
+    for arm, rounds in results.items():
+        m = {
+            field: statistics.median(getattr(r, field) for r in rounds)
+            for field in ("rate", "p50_ms", "p99_ms", "cpu_ms", "client_cpu_ms")
+        }
+        medians[arm] = m
+        client = f"{m['client_cpu_ms']:13.2f}" if arm.startswith("HTTP") else f"{'-':>13}"
+        print(
+            f"  {arm:16} {m['rate']:9.1f} {m['p50_ms']:8.0f} {m['p99_ms']:8.0f}"
+            f" {m['cpu_ms']:13.2f} {client} {sum(r.errors for r in rounds):6d}"
+            f"  {[round(r.rate, 1) for r in rounds]}"
+        )
+    for tracing in ("off", "on"):
+        http, local = medians[f"HTTP {tracing}"], medians[f"in-process {tracing}"]
+        ratio = http["rate"] / local["rate"]
+        verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+        print(
+            f"  tracing {tracing}: HTTP / in-process = {ratio:.2f} (target >= {TARGET_RATIO})"
+            f" {verdict}; HTTP layer CPU per request {http['cpu_ms'] - local['cpu_ms']:+.2f} ms"
+        )
+
+
+def print_profiles(profile: Path) -> None:
+    import pstats
+
+    for path in sorted(profile.glob("*.prof")):
+        print(f"\n--- {path.name}: the event loop thread, by own time ---")
+        pstats.Stats(str(path)).sort_stats("tottime").print_stats(25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="per arm and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--no-guardrails", action="store_true", help="serve without guardrails")
+    parser.add_argument("--profile", type=Path, help="write the servers' cProfile stats here")
+    parser.add_argument("--online-seconds", type=float, default=20)
+    args = parser.parse_args()
+
+    from ragwright.rag.chain import RagChain
+    from ragwright.rag.serving import AnswerPool, ServedChain
+    from ragwright.rag.server import ServeOptions
+    from ragwright.traces.recorder import recorder_for
+
+    work = Path(tempfile.mkdtemp(prefix="ragwright-serve-"))
+    settings = project(work, guardrails=not args.no_guardrails)
+    if args.profile:
+        args.profile = args.profile.resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
+    servers = {tracing: Server(work, tracing, args.profile) for tracing in (False, True)}
+    try:
+        guard = None
+        if settings.guardrails.enabled:  # as `ragwright serve` builds it (cli/app.py _guard)
+            from ragwright.guardrails import Guardrails
+
+            guard = Guardrails.from_settings(settings)
+        chain = RagChain.from_settings(settings, guard=guard)
+        options = ServeOptions.from_settings(settings)
+        served = ServedChain(chain, options.refresh_s)
+        pool = AnswerPool(options.workers, options.in_flight_limit)
+        recorder = recorder_for(settings)
+        chain.warm()
+        for server in servers.values():
+            server.wait_ready()
+        print(
+            f"serve benchmark: {chain.model.name}, {chain.retriever.embedder.name}, embedded"
+            f" Chroma, guardrails {'on' if guard else 'off'}, {options.workers} answer threads;"
+            f" {args.requests} requests per arm and round; {os.cpu_count()} CPUs"
+        )
+        for concurrency in args.concurrency:
+            in_process(served, pool, WARM_UP, concurrency)
+            for server in servers.values():
+                over_http(server, WARM_UP, concurrency)
+            results: dict[str, list[Round]] = {
+                arm: [] for arm in ("in-process off", "in-process on", "HTTP off", "HTTP on")
+            }
+            for _ in range(args.rounds):
+                for tracing in ("off", "on"):
+                    served.chain.tracer = recorder if tracing == "on" else None
+                    results[f"in-process {tracing}"].append(
+                        in_process(served, pool, args.requests, concurrency)
+                    )
+                for tracing in ("off", "on"):
+                    server = servers[tracing == "on"]
+                    results[f"HTTP {tracing}"].append(over_http(server, args.requests, concurrency))
+            report(concurrency, results)
+            served_rate = statistics.median(r.rate for r in results["HTTP on"])
+        pool.shutdown()
+        recorder.flush()
+    finally:
+        for server in servers.values():
+            server.stop()
+    rate, scored = online_rate(settings, args.online_seconds)
+    verdict = "PASS" if rate >= served_rate else "FAIL"
+    print(
+        f"\nonline evaluation (local judge): {rate:.1f} traces/s ({scored} scored) vs HTTP"
+        f" tracing on {served_rate:.1f} req/s: ratio {rate / served_rate:.2f}"
+        f" (target >= 1) {verdict}"
+    )
+    if args.profile:
+        print_profiles(args.profile)
+
+
+if __name__ == "__main__":
+    main()

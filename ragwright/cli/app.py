@@ -172,11 +172,21 @@ def serve(
     from ragwright.rag.server import ServeOptions, create_app, log_config
     from ragwright.settings import load_settings
 
+    from ragwright.rag.serve_logging import logging_off_the_loop
+
     settings = load_settings()
     chain = RagChain.from_settings(settings, guard=_guard(settings))
+    chain.warm()  # models load now, not inside the first requests' latency
     app = create_app(chain, ServeOptions.from_settings(settings))
     start_online_eval(settings)  # scores traces in the background ([online_eval])
-    uvicorn.run(app, host=host, port=port, log_config=log_config())
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=log_config()))
+    with logging_off_the_loop():  # the access log is written by a thread, not the event loop
+        try:
+            server.run()
+        except KeyboardInterrupt:  # as uvicorn.run: a second Ctrl-C during shutdown
+            pass
+    if not server.started:  # it logged why (the port is taken, say); uvicorn.run exits 3
+        sys.exit(3)
 
 
 def main() -> None:

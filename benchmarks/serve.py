@@ -333,12 +333,12 @@ def report(concurrency: int, results: dict[str, list[Round]]) -> None:
             f"  {[round(r.rate, 1) for r in rounds]}"
         )
     for tracing in ("off", "on"):
-        http, local = medians[f"HTTP {tracing}"], medians[f"in-process {tracing}"]
-        ratio = http["rate"] / local["rate"]
+        remote, local = medians[f"HTTP {tracing}"], medians[f"in-process {tracing}"]
+        ratio = remote["rate"] / local["rate"]
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
         print(
             f"  tracing {tracing}: HTTP / in-process = {ratio:.2f} (target >= {TARGET_RATIO})"
-            f" {verdict}; HTTP layer CPU per request {http['cpu_ms'] - local['cpu_ms']:+.2f} ms"
+            f" {verdict}; HTTP layer CPU per request {remote['cpu_ms'] - local['cpu_ms']:+.2f} ms"
         )
 
 
@@ -361,8 +361,8 @@ def main() -> None:
 
     from ragwright.evals.online import local_judge
     from ragwright.rag.chain import RagChain
-    from ragwright.rag.serving import AnswerPool, ServedChain
     from ragwright.rag.server import ServeOptions
+    from ragwright.rag.serving import AnswerPool, ServedChain
     from ragwright.traces.recorder import recorder_for
 
     work = Path(tempfile.mkdtemp(prefix="ragwright-serve-"))

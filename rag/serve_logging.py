@@ -54,9 +54,8 @@ class _DeferredQueueHandler(QueueHandler):
     """
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        args = record.args
-        values = args.values() if isinstance(args, dict) else args or ()
-        if all(isinstance(v, _PLAIN) for v in values):
+        args = record.args or ()
+        if isinstance(args, tuple) and all(isinstance(v, _PLAIN) for v in args):
             return record
         record = copy.copy(record)
         record.msg, record.args = record.getMessage(), None
@@ -73,16 +72,14 @@ def logging_off_the_loop(names: tuple[str, ...] = SERVER_LOGGERS) -> Iterator[Qu
     """
     loggers = [logging.getLogger(name) for name in names]
     moved = {logger.name: list(logger.handlers) for logger in loggers if logger.handlers}
-    handlers = list({id(h): h for hs in moved.values() for h in hs}.values())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = _Listener(records, handlers)
+    listener = _Listener(records, moved)
     queued = _DeferredQueueHandler(records)
     for logger in loggers:
         if logger.name in moved:
             # each logger keeps its own handlers: the listener sends a record only to
             # those of the logger that queued it (uvicorn.access has its own formatter)
             logger.handlers = [_Tagged(queued, logger.name)]
-    listener.routes = moved
     listener.start()
     try:
         yield listener
@@ -111,7 +108,13 @@ class _Tagged(logging.Handler):
 class _Listener(QueueListener):
     """Hands each record to the handlers of the logger it came through."""
 
-    routes: dict[str, list[logging.Handler]]
+    def __init__(
+        self,
+        records: queue.SimpleQueue[logging.LogRecord],
+        routes: dict[str, list[logging.Handler]],
+    ) -> None:
+        super().__init__(records)
+        self.routes = routes
 
     def handle(self, record: logging.LogRecord) -> None:
         for handler in self.routes.get(getattr(record, "ragwright_route", ""), ()):

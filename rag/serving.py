@@ -146,11 +146,12 @@ class _Work:
 class ServedChain:
     """The chain being served, swapped for one on the new index after an ingest.
 
-    A request checks at most every ``refresh_s`` seconds whether an ingest
-    finished or the alias switched since the chain's retriever opened the index;
-    requests already running keep the chain they started with. Between requests
-    the watcher thread (:meth:`start_watching`) does the same check, so the
-    ``health`` snapshot follows the index even on an idle or saturated server.
+    Every ``refresh_s`` seconds the watcher thread (:meth:`start_watching`)
+    checks whether an ingest finished or the alias switched since the chain's
+    retriever opened the index, so the ``health`` snapshot follows the index
+    even on an idle or saturated server; requests already running keep the
+    chain they started with. Without the watcher, or with it late, a request
+    makes the check itself.
     """
 
     def __init__(self, chain: RagChain, refresh_s: float) -> None:
@@ -163,8 +164,14 @@ class ServedChain:
         self._watcher: threading.Thread | None = None
 
     def current(self) -> RagChain:
-        """The chain to answer with; checks the index first when a check is due."""
-        if time.monotonic() - self.checked >= self.refresh_s:
+        """The chain to answer with; checks the index first when a check is due.
+
+        While the watcher runs, the checks are its job (a database read, and after
+        an ingest a new retriever): a request checks only when the watcher is a
+        whole interval late, stuck on a locked index database, say.
+        """
+        due = self.refresh_s * (2 if self._watcher is not None else 1)
+        if time.monotonic() - self.checked >= due:
             self.refresh()
         return self.chain
 

@@ -11,12 +11,15 @@ import contextvars
 import io
 import logging
 import threading
+import time
 from concurrent.futures import CancelledError
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from ragwright.rag.serve_logging import log_config, logging_off_the_loop
-from ragwright.rag.serving import AnswerPool
+from ragwright.rag.serving import AnswerPool, ServedChain
 from ragwright.redact import RedactingFilter
 
 WAIT_S = 10  # bounds a broken run; every wait below ends as soon as the event happens
@@ -176,3 +179,37 @@ def test_log_config_redacts_every_handler() -> None:
     handler.addFilter(RedactingFilter())
     handler.handle(logging.makeLogRecord({"msg": "key sk-abcdefghijklmnopqrstuvwxyz123"}))
     assert "sk-abc" not in stream.getvalue()
+
+
+class _CountingRetriever:
+    """Enough of a retriever for ``ServedChain``: it records who checks the index."""
+
+    version = SimpleNamespace(version="v1")
+
+    def __init__(self) -> None:
+        self.checked_by: list[str] = []
+
+    def is_current(self) -> bool:
+        self.checked_by.append(threading.current_thread().name)
+        return True
+
+
+def test_requests_leave_index_checks_to_the_watcher() -> None:
+    retriever = _CountingRetriever()
+    chain: Any = SimpleNamespace(
+        retriever=retriever, prompt="rag_answer", model=SimpleNamespace(name="m")
+    )
+    served = ServedChain(chain, refresh_s=1.0)
+    served.start_watching()
+    try:
+        deadline = time.monotonic() + 1.5  # the watcher checks once a second
+        while time.monotonic() < deadline:
+            assert served.current() is chain  # a request, on this thread
+            time.sleep(0.01)
+    finally:
+        served.stop_watching()
+    assert retriever.checked_by  # the index was checked ...
+    assert set(retriever.checked_by) == {"ragwright-index-watch"}  # ... never by a request
+    served.checked -= 1.0
+    served.current()  # no watcher: the request checks
+    assert retriever.checked_by[-1] == threading.current_thread().name

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ragwright.rag.middleware import RandomIds
 from ragwright.rag.serve_logging import log_config, logging_off_the_loop
 from ragwright.rag.serving import AnswerPool, ServedChain
 from ragwright.redact import RedactingFilter
@@ -213,3 +214,10 @@ def test_requests_leave_index_checks_to_the_watcher() -> None:
     served.checked -= 1.0
     served.current()  # no watcher: the request checks
     assert retriever.checked_by[-1] == threading.current_thread().name
+
+
+def test_request_ids_are_distinct_random_hex() -> None:
+    new_id = RandomIds(batch=4)
+    ids = [new_id() for _ in range(1000)]  # many refills
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

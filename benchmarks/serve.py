@@ -106,7 +106,6 @@ class Round:
 def project(work: Path, guardrails: bool) -> Any:
     import shutil
 
-    from ragwright.flows.ingest import ingest
     from ragwright.settings import load_settings
 
     docs = work / "docs"
@@ -120,9 +119,20 @@ def project(work: Path, guardrails: bool) -> Any:
         toml += "\n[guardrails]\nenabled = false\n"
     (work / "ragwright.toml").write_text(toml, encoding="utf-8")
     os.chdir(work)  # the servers and this process read the same ragwright.toml
-    settings = load_settings()
-    ingest(settings)
-    return settings
+    # Indexed by a process of its own: an embedder runs on onnxruntime only in a process
+    # that has not loaded torch, and the first encode (the ingest's) loads torch to write
+    # the export. This process, like the servers, then starts on the export.
+    indexed = subprocess.run(
+        [sys.executable, "-m", "ragwright.cli.app", "index", "run"],
+        cwd=work,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if indexed.returncode:
+        raise SystemExit(f"ragwright index run failed:\n{indexed.stderr[-2000:]}")
+    return load_settings()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -255,8 +265,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log = (work / f"serve-traces-{traces}.log").open("w")
         self.profile = profile / f"serve-traces-{traces}.prof" if profile else None
-        env = {**os.environ, "RAGWRIGHT_TRACES": str(traces).lower(), "NO_COLOR": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_repo()), env.get("PYTHONPATH")]))
+        env = {**_env(), "RAGWRIGHT_TRACES": str(traces).lower()}
         if self.profile is None:
             command = [sys.executable, "-m", "ragwright.cli.app", "serve", "--port", str(port)]
         else:
@@ -292,8 +301,18 @@ class Server:
         self.log.close()
 
 
-def _repo() -> Path:
-    return Path(__file__).resolve().parent.parent
+def _env() -> dict[str, str]:
+    """This environment, with this checkout first on the path of the child processes."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    repo = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
+    return env
+
+
+def _innermost(embedder: Any) -> Any:
+    while hasattr(embedder, "inner"):  # cost meters and caches wrap the embedder
+        embedder = embedder.inner
+    return embedder
 
 
 def online_rate(store: Any, judge: Any, n: int) -> float:
@@ -391,8 +410,10 @@ def main() -> None:
         judge.prefetch([("warm up", ["warm up"])])
         for server in servers.values():
             server.wait_ready()
+        runtime = getattr(_innermost(chain.retriever.embedder), "runtime", "?")
         print(
-            f"serve benchmark: {chain.model.name}, {chain.retriever.embedder.name}, embedded"
+            f"serve benchmark: {chain.model.name}, {chain.retriever.embedder.name}"
+            f" ({runtime} in this process), embedded"
             f" Chroma, guardrails {'on' if guard else 'off'}, {options.workers} answer threads;"
             f" {args.requests} requests per arm and round; {os.cpu_count()} CPUs"
         )

@@ -6,7 +6,9 @@ Targets (issue 17): tracing adds <= 100 us p50 per request, against the same
 chain with tracing off; the local judge scores traces at least as fast as the
 server answers them; `ragwright serve` at concurrency 16 with tracing on vs off.
 Every comparison runs in this process, rounds interleaved (off, on, off, on...),
-medians of the rounds' figures.
+medians of the rounds' figures. The serve figure here runs uvicorn in a thread of
+this process, with client threads beside it; ``benchmarks/serve.py`` measures
+`ragwright serve` in its own process against the chain in-process (issue 19).
 """
 
 from __future__ import annotations

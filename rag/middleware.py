@@ -14,18 +14,40 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import uuid
 from typing import Any
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "BodyTooLargeError", "RequestIds", "sse_event"]
+__all__ = ["BodyLimit", "BodyTooLargeError", "RandomIds", "RequestIds", "sse_event"]
 
 log = logging.getLogger(__name__)
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RandomIds:
+    """Unguessable request ids (128 random bits as 32 hex digits), read 256 at a time.
+
+    ``uuid4()`` reads ``os.urandom`` once per id, and ``os.urandom`` releases the
+    interpreter lock: with the answer threads busy, the event loop then waited
+    about a millisecond to get it back, on every request (profiled at
+    concurrency 32 on 2 cores). One read per 256 ids pays that once.
+    """
+
+    def __init__(self, batch: int = 256) -> None:
+        self.batch = batch
+        self._ids: list[str] = []
+
+    def __call__(self) -> str:
+        try:
+            return self._ids.pop()
+        except IndexError:  # empty; another thread refilling at once costs one more read
+            raw = os.urandom(16 * self.batch).hex()
+            self._ids = [raw[i : i + 32] for i in range(0, len(raw), 32)]
+            return self._ids.pop()
 
 
 class BodyTooLargeError(HTTPException):
@@ -84,13 +106,14 @@ class RequestIds:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.new_id = RandomIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         offered = _header(scope, b"x-request-id")
-        request_id = offered if offered and _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+        request_id = offered if offered and _SANE_ID.fullmatch(offered) else self.new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
 

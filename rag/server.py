@@ -33,7 +33,6 @@ that authenticates (docs/security.md).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable
@@ -52,6 +51,7 @@ from ragwright.errors import BudgetExceededError, GuardrailBlockedError, Provide
 from ragwright.rag.chain import RagAnswer, RagChain, StreamEvent
 from ragwright.rag.guard import GuardFinding
 from ragwright.rag.middleware import BodyLimit, RequestIds, sse_event
+from ragwright.rag.serve_logging import log_config
 from ragwright.rag.serving import AnswerPool, Conversations, ServedChain
 from ragwright.redact import redact
 from ragwright.traces.http import install as install_monitoring
@@ -203,6 +203,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool.start()  # the answer threads exist before the first request
         served.start_watching()
         try:
             yield
@@ -297,7 +298,7 @@ def create_app(chain: RagChain, options: ServeOptions | None = None) -> FastAPI:
 
     @app.post("/v1/answer", response_model=AnswerResponse)
     async def answer(request: AnswerRequest, http: Request) -> AnswerResponse:
-        future = admitted(pool.submit(_answer, served, payload_of(request, http)))
+        future = admitted(pool.submit(served.answer, payload_of(request, http)))
         result = await mapped(asyncio.wrap_future(future))
         remember(request, result)
         return AnswerResponse.of(result, request.conversation_id)
@@ -340,11 +341,6 @@ def _prepare(served: ServedChain, payload: dict[str, Any]) -> tuple[RagChain, di
     return chain, chain.prepare_stream(payload)
 
 
-def _answer(served: ServedChain, payload: dict[str, Any]) -> RagAnswer:
-    # On a pool thread: the index check, retrieval and a sync model call all block.
-    return served.current().invoke(payload)
-
-
 def seconds_to_budget_reset(
     exc: BudgetExceededError, periods: tuple[str, ...], now: datetime | None = None
 ) -> int:
@@ -364,19 +360,3 @@ def _period_end(period: str, now: datetime) -> datetime:
         first = midnight.replace(day=1)
         return (first + timedelta(days=32)).replace(day=1)
     return midnight + timedelta(days=1)
-
-
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with every handler redacting, and ragwright's INFO.
-
-    The access log records paths with their query strings (``?api_key=``), and
-    ragwright's own records reach the same console: all pass the redacting filter.
-    """
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact": {"()": "ragwright.redact.RedactingFilter"}}
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("redact")
-    config["loggers"]["ragwright"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config

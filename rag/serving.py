@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from ragwright.rag.chain import RagChain
+    from ragwright.rag.chain import RagAnswer, RagChain
 
 __all__ = ["AnswerPool", "Conversations", "ServedChain"]
 
@@ -40,11 +42,18 @@ MIN_WATCH_INTERVAL_S = 0.1
 
 
 class AnswerPool:
-    """A bounded thread pool for answer work, with admission control.
+    """A bounded pool of answer threads, with admission control.
 
     ``submit`` refuses (returns None) once ``max_in_flight`` calls are running or
     queued, so a hung provider costs a fixed number of threads and a fixed queue,
     never the event loop's or other routes' capacity.
+
+    The threads are its own, fed by a queue, rather than a ``ThreadPoolExecutor``:
+    every executor's ``submit`` takes one process-wide lock, which executors
+    starting threads elsewhere hold while each new thread gets scheduled (the
+    chain's LangChain steps start several per request). On the event loop that
+    was 12 ms per request on average and up to 190 ms at concurrency 32, with
+    every connection waiting; here ``submit`` is an append to a queue.
     """
 
     def __init__(self, workers: int, max_in_flight: int) -> None:
@@ -54,49 +63,95 @@ class AnswerPool:
             )
         self.workers = workers
         self.max_in_flight = max_in_flight
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="ragwright-answer")
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._closed = False
 
     @property
     def in_flight(self) -> int:
         """Calls admitted and not yet finished (running or waiting for a thread)."""
         return self._in_flight
 
+    def start(self) -> None:
+        """Start the threads now (the server's start-up), not on the first request."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the answer pool is shut down")
+            while len(self._threads) < self.workers:
+                name = f"ragwright-answer-{len(self._threads)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
         """Run ``fn(*args)`` on a pool thread, or return None when the pool is full."""
+        if len(self._threads) < self.workers:
+            self.start()  # once; an application run without its lifespan (tests) starts here
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the answer pool is shut down")
             if self._in_flight >= self.max_in_flight:
                 return None
             self._in_flight += 1
-        context = contextvars.copy_context()  # like run_in_threadpool: context vars carry over
-        try:
-            future = self._executor.submit(context.run, fn, *args)
-        except BaseException:
-            self._release()
-            raise
+        future: Future[T] = Future()
         # The slot frees when the work ends, not when its waiter goes away: a client
         # that disconnects does not free the thread its request still occupies.
-        future.add_done_callback(lambda _: self._release())
+        future.add_done_callback(self._release)
+        # like run_in_threadpool: the caller's context variables carry over
+        self._queue.put(_Work(future, contextvars.copy_context(), fn, args))
         return future
 
-    def _release(self) -> None:
+    def _release(self, _: Future[Any]) -> None:
         with self._lock:
             self._in_flight -= 1
 
+    def _work(self) -> None:
+        while (work := self._queue.get()) is not None:
+            if not work.future.set_running_or_notify_cancel():
+                continue  # cancelled while queued (shutdown)
+            try:
+                result = work.context.run(work.fn, *work.args)
+            except BaseException as exc:
+                work.future.set_exception(exc)
+            else:
+                work.future.set_result(result)
+            del work  # drop the answer before waiting for the next: it may be large
+
     def shutdown(self) -> None:
         """Drop queued work; running calls finish on their own (their timeouts bound them)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            threads = len(self._threads)
+        while True:
+            try:
+                work = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if work is not None:
+                work.future.cancel()
+        for _ in range(threads):
+            self._queue.put(None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    future: Future[Any]
+    context: contextvars.Context
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
 
 
 class ServedChain:
     """The chain being served, swapped for one on the new index after an ingest.
 
-    A request checks at most every ``refresh_s`` seconds whether an ingest
-    finished or the alias switched since the chain's retriever opened the index;
-    requests already running keep the chain they started with. Between requests
-    the watcher thread (:meth:`start_watching`) does the same check, so the
-    ``health`` snapshot follows the index even on an idle or saturated server.
+    Every ``refresh_s`` seconds the watcher thread (:meth:`start_watching`)
+    checks whether an ingest finished or the alias switched since the chain's
+    retriever opened the index, so the ``health`` snapshot follows the index
+    even on an idle or saturated server; requests already running keep the
+    chain they started with. Without the watcher, or with it late, a request
+    makes the check itself.
     """
 
     def __init__(self, chain: RagChain, refresh_s: float) -> None:
@@ -109,10 +164,24 @@ class ServedChain:
         self._watcher: threading.Thread | None = None
 
     def current(self) -> RagChain:
-        """The chain to answer with; checks the index first when a check is due."""
-        if time.monotonic() - self.checked >= self.refresh_s:
+        """The chain to answer with; checks the index first when a check is due.
+
+        While the watcher runs, the checks are its job (a database read, and after
+        an ingest a new retriever): a request checks only when the watcher is a
+        whole interval late, stuck on a locked index database, say.
+        """
+        due = self.refresh_s * (2 if self._watcher is not None else 1)
+        if time.monotonic() - self.checked >= due:
             self.refresh()
         return self.chain
+
+    def answer(self, payload: dict[str, Any]) -> RagAnswer:
+        """Answer one request, blocking (a pool thread): what ``POST /v1/answer`` runs.
+
+        The serving benchmark calls this too, so its in-process figure is the
+        server's own work without HTTP.
+        """
+        return self.current().invoke(payload)
 
     def refresh(self) -> None:
         """Follow the index if it moved on; returns at once if another thread is checking."""

@@ -165,18 +165,28 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
 ) -> None:
     """Serve the RAG chain over HTTP (POST /v1/answer, GET /healthz)."""
+    import contextlib
+
     import uvicorn
 
     from ragwright.evals.online import start_online_eval
     from ragwright.rag.chain import RagChain
+    from ragwright.rag.serve_logging import logging_off_the_loop
     from ragwright.rag.server import ServeOptions, create_app, log_config
     from ragwright.settings import load_settings
 
     settings = load_settings()
     chain = RagChain.from_settings(settings, guard=_guard(settings))
+    chain.warm()  # models load now, not inside the first requests' latency
     app = create_app(chain, ServeOptions.from_settings(settings))
     start_online_eval(settings)  # scores traces in the background ([online_eval])
-    uvicorn.run(app, host=host, port=port, log_config=log_config())
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=log_config()))
+    # the access log is written by a thread, not the event loop; a second Ctrl-C during
+    # shutdown ends it quietly, as in uvicorn.run
+    with logging_off_the_loop(), contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # it logged why (the port is taken, say); uvicorn.run exits 3
+        sys.exit(3)
 
 
 def main() -> None:

@@ -181,7 +181,7 @@ class ServedChain:
         The serving benchmark calls this too, so its in-process figure is the
         server's own work without HTTP.
         """
-        return self.current().invoke(payload)
+        return self.current().answer(payload)
 
     def refresh(self) -> None:
         """Follow the index if it moved on; returns at once if another thread is checking."""

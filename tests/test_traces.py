@@ -39,8 +39,9 @@ def chain(settings: Settings, tmp_path: Path) -> Iterator[RagChain]:
     chain.tracer.close()
 
 
-def test_an_answer_is_traced_with_its_spans(chain: RagChain) -> None:
-    answer = chain.invoke({"question": QUESTION})
+@pytest.mark.parametrize("path", ["invoke", "answer"])  # LCEL, and the server's direct path
+def test_an_answer_is_traced_with_its_spans(chain: RagChain, path: str) -> None:
+    answer = getattr(chain, path)({"question": QUESTION})
     assert len(answer.request_id) == 32
     assert chain.tracer is not None
     chain.tracer.flush()
@@ -89,9 +90,12 @@ def test_async_and_streamed_answers_are_traced(chain: RagChain) -> None:
     assert chain.tracer.store.get("abc123")["spans"]["generate"] >= 0
 
 
-def test_a_failed_request_is_traced_with_its_error(chain: RagChain) -> None:
+@pytest.mark.parametrize("path", ["invoke", "answer"])
+def test_a_failed_request_is_traced_with_its_error(chain: RagChain, path: str) -> None:
     with pytest.raises(UserError, match="no version v9"):
-        chain.invoke({"question": QUESTION, "prompt": "rag_answer@v9", "request_id": "failing"})
+        getattr(chain, path)(
+            {"question": QUESTION, "prompt": "rag_answer@v9", "request_id": "failing"}
+        )
     assert chain.tracer is not None
     chain.tracer.flush()
     trace = chain.tracer.store.get("failing")

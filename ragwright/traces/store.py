@@ -3,14 +3,14 @@
 One table of traces, one row per request, updated in place by feedback, the
 online evaluator and human labels. Schema changes are ordered migrations
 recorded in ``ragwright_trace_migrations`` (their own table, so a database shared
-with the cost store keeps both histories apart), one transaction each, under
-PostgreSQL's advisory lock as for the cost store.
+with the cost store keeps both histories apart), applied by the runner the cost store uses
+(:func:`ragwright.migrations.migrate`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from ragwright.costs.sql_store import _one_line
 from ragwright.costs.writer import shown_target
 from ragwright.errors import ConfigError, FeedbackConflictError, TraceNotFoundError
+from ragwright.migrations import Migration, migrate, versions_table
 from ragwright.sqlite import StoreError
 
 __all__ = ["MIGRATIONS", "TraceFilter", "TraceStore", "open_trace_store", "traces"]
@@ -66,20 +67,14 @@ traces = sa.Table(
     sa.Column("label_correct", sa.Integer),
     sa.Column("labelled_at", sa.String(40)),
 )
-migrations = sa.Table(
-    "ragwright_trace_migrations",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("applied_at", sa.String(40), nullable=False),
-)
+migrations = versions_table(metadata, "ragwright_trace_migrations")
 
 
 def _v1(conn: sa.Connection) -> None:
     traces.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+MIGRATIONS: list[Migration] = [_v1]
 
 _JSON = ("spans", "citations", "contexts", "findings")
 
@@ -130,7 +125,7 @@ class TraceStore:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.shown = self.engine.url.render_as_string(hide_password=True)
         with self._errors("cannot open the trace store"):
-            self._migrate()
+            migrate(self.engine, MIGRATIONS, versions=migrations, lock_id=_LOCK_ID)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -138,29 +133,6 @@ class TraceStore:
             yield
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.shown}: {action} ({_one_line(exc)})") from exc
-
-    def _migrate(self) -> None:
-        with self.engine.connect() as conn:
-            if sa.inspect(conn).has_table(migrations.name):
-                done = set(conn.execute(sa.select(migrations.c.version)).scalars())
-                if done >= set(range(1, len(MIGRATIONS) + 1)):
-                    return
-        for version, migration in enumerate(MIGRATIONS, start=1):
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_ID)))
-                migrations.create(conn, checkfirst=True)
-                applied = conn.execute(
-                    sa.select(migrations.c.version).where(migrations.c.version == version)
-                ).first()
-                if applied is not None:
-                    continue
-                migration(conn)
-                conn.execute(
-                    migrations.insert().values(
-                        version=version, name=migration.__name__, applied_at=_now()
-                    )
-                )
 
     def close(self) -> None:
         self.engine.dispose()

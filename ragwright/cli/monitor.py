@@ -41,11 +41,12 @@ def report(
 ) -> None:
     """Answered rate, hallucination rate, relevance, negative feedback, latency, cost per group."""
     from ragwright.cli.traces import trace_filter
-    from ragwright.traces.report import report as build
+    from ragwright.traces.aggregate import store_report
 
     if by not in ("day", "prompt", "index"):
         raise typer.BadParameter("choose day, prompt or index", param_hint="--by")
-    result = build(open_store().select(trace_filter(since, None, None, None, None, None)), by=by)
+    start = trace_filter(since, None, None, None, None, None).since
+    result = store_report(open_store(), by=by, since=start)
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -63,26 +64,25 @@ def export_mlflow(
     """Log the report's figures as metrics of an MLflow monitoring run (run name quality)."""
     from ragwright.cli.traces import trace_filter
     from ragwright.settings import load_settings
+    from ragwright.traces.aggregate import store_report
     from ragwright.traces.mlflow_export import export_report
-    from ragwright.traces.report import report as build
 
     if by not in ("day", "prompt", "index"):
         raise typer.BadParameter("choose day, prompt or index", param_hint="--by")
-    result = build(open_store().select(trace_filter(since, None, None, None, None, None)), by=by)
+    start = trace_filter(since, None, None, None, None, None).since
+    result = store_report(open_store(), by=by, since=start)
     console.print(f"MLflow run {export_report(load_settings(), result, since=since)}")
 
 
 @app.command("check")
 def check() -> None:
     """The last ``[monitor] window_days`` against the thresholds; exit 1 when one is crossed."""
-    from ragwright.cli.traces import trace_filter
     from ragwright.settings import load_settings
-    from ragwright.traces.check import check as run_check
+    from ragwright.traces.check import check_store
 
     limits = load_settings().monitor
     since = (datetime.now(UTC) - timedelta(days=limits.window_days)).isoformat()
-    rows = open_store().select(trace_filter(since, None, None, None, None, None))
-    findings = run_check(rows, limits)
+    findings = check_store(open_store(), limits, since=since)
     if not findings:
         console.print("no thresholds configured ([monitor] in ragwright.toml)")
         return

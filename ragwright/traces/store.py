@@ -20,12 +20,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from ragwright.costs.sql_store import _one_line
+from ragwright.costs.stats import register_percentiles
 from ragwright.costs.writer import shown_target
 from ragwright.errors import ConfigError, FeedbackConflictError, TraceNotFoundError
 from ragwright.migrations import Migration, migrate, versions_table
 from ragwright.sqlite import StoreError
 
-__all__ = ["MIGRATIONS", "TraceFilter", "TraceStore", "open_trace_store", "traces"]
+__all__ = [
+    "MIGRATIONS",
+    "REPORT_COLUMNS",
+    "TraceFilter",
+    "TraceStore",
+    "open_trace_store",
+    "traces",
+]
 
 _LOCK_ID = 0x72617472  # "ratr": the advisory lock around the trace store's schema changes
 
@@ -74,7 +82,33 @@ def _v1(conn: sa.Connection) -> None:
     traces.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Migration] = [_v1]
+REPORT_INDEX = "ragwright_traces_report"
+REPORT_COLUMNS = (
+    "ts", "prompt", "index_version", "error", "answered", "eval_status", "hallucinated",
+    "relevance", "feedback", "top_score", "latency_ms", "cost_usd",
+)  # fmt: skip
+
+
+def _v2_report_index(conn: sa.Connection) -> None:
+    """Every column ``monitor report``/``check`` read, so SQLite answers from the index alone.
+
+    A trace row holds its spans, answer and retrieved contexts (kilobytes), and
+    SQLite stores them inline with overflow pages: a report scanning the table
+    reads all of it. This index is a few dozen bytes a trace, in ``ts`` order for
+    ``--since``. PostgreSQL moves large values out of line (TOAST), so its table
+    scan is already narrow, and a B-tree entry there is limited in size (an error
+    message may be long): the index is made on SQLite only.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    existing = {i["name"] for i in sa.inspect(conn).get_indexes(traces.name)}
+    if REPORT_INDEX not in existing:
+        conn.execute(
+            sa.text(f"CREATE INDEX {REPORT_INDEX} ON {traces.name} ({', '.join(REPORT_COLUMNS)})")
+        )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2_report_index]
 
 _JSON = ("spans", "citations", "contexts", "findings")
 
@@ -120,8 +154,10 @@ class TraceStore:
                 f"traces_url {shown_target(url)} is not a usable SQLAlchemy URL"
                 f" ({_one_line(exc)}); e.g. postgresql+psycopg://user:password@host:5432/dbname"
             ) from exc
-        if self.engine.dialect.name == "sqlite":
-            # a writer holding the lock makes readers wait a little, not fail at once
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            # a writer holding the lock makes readers wait a little, not fail at once;
+            # reports call the percentile aggregate (ragwright.costs.stats)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.shown = self.engine.url.render_as_string(hide_password=True)
         with self._errors("cannot open the trace store"):
@@ -277,12 +313,18 @@ class TraceStore:
         with self._errors("cannot read traces"), self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(traces)).scalar_one())
 
+    def fetch(self, query: sa.Select[Any]) -> list[sa.Row[Any]]:
+        """All rows of a read-only query (the monitoring aggregates), errors mapped."""
+        with self._errors("cannot read traces"), self.engine.connect() as conn:
+            return list(conn.execute(query))
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout = 2000")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+    register_percentiles(dbapi_conn)
 
 
 def open_trace_store(target: Path | str) -> TraceStore:

@@ -38,7 +38,7 @@ def test_traces_and_costs_share_one_database(recorder: TraceRecorder, postgres_u
     with engine.connect() as conn:
         names = set(sa.inspect(conn).get_table_names())
         versions = conn.execute(sa.text("SELECT version FROM ragwright_trace_migrations"))
-        assert [v for (v,) in versions] == [1]
+        assert [v for (v,) in versions] == [1, 2]
     engine.dispose()
     assert {"ragwright_traces", "ragwright_trace_migrations", "ragwright_migrations"} <= names
     assert open_trace_store(postgres_url).count() == 3  # reopened: no migration reapplied

@@ -12,6 +12,7 @@ PostgreSQL get the in-memory reference over the selected rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,12 +44,18 @@ def _truthy(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
 
 def _percentiles(dialect: str, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     if dialect == "postgresql":
-        quantiles = sa.literal_column("ARRAY[0.5, 0.95, 0.99]")
+        quantiles: sa.ColumnElement[Any] = sa.literal_column("ARRAY[0.5, 0.95, 0.99]")
         return sa.func.percentile_cont(quantiles).within_group(value)
-    return getattr(sa.func, PERCENTILES_FUNCTION)(value)
+    function: sa.ColumnElement[Any] = getattr(sa.func, PERCENTILES_FUNCTION)(value)
+    return function
+
+
+def _sum_and_count(value: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    return [sa.func.sum(value), sa.func.count(value)]  # a mean that adds up across groups
 
 
 def _figure_columns(dialect: str) -> list[sa.ColumnElement[Any]]:
+    """Counts and sums first (the overall row is their total), the percentiles last."""
     ok = _t.error.is_(None)
     scored = sa.and_(ok, _t.eval_status == "scored")
     return [
@@ -57,40 +64,57 @@ def _figure_columns(dialect: str) -> list[sa.ColumnElement[Any]]:
         _count_if(sa.and_(ok, _truthy(_t.answered))),
         _count_if(scored),
         _count_if(sa.and_(scored, _truthy(_t.hallucinated))),
-        sa.func.avg(sa.case((sa.and_(scored, _truthy(_t.relevance)), _t.relevance))),
+        *_sum_and_count(sa.case((sa.and_(scored, _truthy(_t.relevance)), _t.relevance))),
         _count_if(sa.and_(ok, _t.feedback.is_not(None))),
         _count_if(sa.and_(ok, _t.feedback == -1)),
-        sa.func.avg(sa.case((ok, _t.top_score))),
-        sa.func.sum(sa.case((ok, _t.cost_usd))),
-        sa.func.count(sa.case((ok, _t.cost_usd))),
-        _percentiles(dialect, sa.case((ok, _t.latency_ms))),
+        *_sum_and_count(sa.case((ok, _t.top_score))),
+        *_sum_and_count(sa.case((ok, _t.cost_usd))),
+        _latency(dialect),
     ]
 
 
-def _rounded(value: Any, digits: int) -> float | None:
-    return None if value is None else round(float(value), digits)
+def _latency(dialect: str) -> sa.ColumnElement[Any]:
+    return _percentiles(dialect, sa.case((_t.error.is_(None), _t.latency_ms)))
 
 
-def _figures_of(values: tuple[Any, ...] | sa.Row[Any]) -> dict[str, Any]:
-    (count, ok, answered, scored, hallucinated, relevance, with_feedback, negative) = values[:8]
-    top_score, cost, costs, latency = values[8:]
-    count, ok, answered, scored = int(count), int(ok or 0), int(answered or 0), int(scored or 0)
-    with_feedback, p = int(with_feedback or 0), percentiles_of(latency)
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _mean(total: Any, count: int) -> float | None:
+    return round(float(total) / count, 4) if count else None
+
+
+def _figures_of(values: Sequence[Any]) -> dict[str, Any]:
+    count, ok, answered, scored, hallucinated, rel, rel_n, feedback, negative = (
+        int(v or 0) for v in values[:9]
+    )
+    top, top_n, cost, cost_n, latency = (
+        values[9],
+        int(values[10]),
+        values[11],
+        values[12],
+        values[13],
+    )
+    p = percentiles_of(latency)
     return {
         "traces": count,
         "errors": count - ok,
-        "answered_rate": round(answered / ok, 4) if ok else None,
+        "answered_rate": _rate(answered, ok),
         "scored": scored,
-        "hallucination_rate": round(int(hallucinated) / scored, 4) if scored else None,
-        "relevance": _rounded(relevance, 4),
-        "negative_feedback_rate": (
-            round(int(negative) / with_feedback, 4) if with_feedback else None
-        ),
-        "retrieval_top_score": _rounded(top_score, 4),
+        "hallucination_rate": _rate(hallucinated, scored),
+        "relevance": _mean(rel, rel_n),
+        "negative_feedback_rate": _rate(negative, feedback),
+        "retrieval_top_score": _mean(top, top_n),
         "p50_latency_ms": round(p[0], 2) if p else None,
         "p95_latency_ms": round(p[1], 2) if p else None,
-        "cost_per_answer_usd": round(float(cost) / answered, 8) if answered and costs else None,
+        "cost_per_answer_usd": round(float(cost) / answered, 8) if answered and cost_n else None,
     }
+
+
+def _total(column: Sequence[Any]) -> Any:
+    present = [v for v in column if v is not None]
+    return sum(present) if present else None
 
 
 def _since(query: sa.Select[Any], since: str | None) -> sa.Select[Any]:
@@ -106,16 +130,25 @@ def store_figures(store: TraceStore, *, since: str | None = None) -> dict[str, A
 
 
 def store_report(store: TraceStore, *, by: str = "day", since: str | None = None) -> dict[str, Any]:
-    """What :func:`ragwright.traces.report.report` returns, aggregated by the database."""
+    """What :func:`ragwright.traces.report.report` returns, aggregated by the database.
+
+    The overall row is the total of the groups' counts and sums; only its
+    percentiles need a second pass, over the latency column alone.
+    """
     if store.dialect not in _SQL_DIALECTS:
         return report(store.select(TraceFilter(since=since)), by=by)
     key = _KEYS[by].label("k")
     query = _since(sa.select(key, *_figure_columns(store.dialect)), since).group_by(key)
-    groups = [{"key": str(row[0]), **_figures_of(row[1:])} for row in store.fetch(query)]
+    rows = store.fetch(query)
+    latency = _since(sa.select(_latency(store.dialect)).select_from(traces), since)
+    totals = [_total(column) for column in zip(*(row[1:-1] for row in rows), strict=True)]
+    overall = [*(totals or [0] * 13), store.fetch(latency)[0][0]]
     return {
         "by": by,
-        "overall": store_figures(store, since=since),
-        "groups": sorted(groups, key=lambda g: g["key"]),
+        "overall": _figures_of(overall),
+        "groups": sorted(
+            ({"key": str(row[0]), **_figures_of(row[1:])} for row in rows), key=lambda g: g["key"]
+        ),
     }
 
 

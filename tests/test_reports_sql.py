@@ -27,6 +27,7 @@ from ragwright.migrations import migrate, versions_table
 from ragwright.settings import MonitorSettings
 from ragwright.traces.aggregate import store_figures, store_report, store_retrieval_drop
 from ragwright.traces.check import check, check_store, retrieval_drop
+from ragwright.traces.reader import SCHEMA_VERSION, LocalTraceReader, TraceSource, open_trace_reader
 from ragwright.traces.report import figures, report
 from ragwright.traces.store import MIGRATIONS, REPORT_COLUMNS, TraceFilter, TraceStore, traces
 from tests.postgres_server import (
@@ -189,7 +190,9 @@ def trace_store(tmp_path: Path) -> Iterator[TraceStore]:
     store.close()
 
 
-def check_trace_reports(store: TraceStore) -> None:
+def check_trace_reports(store: TraceStore, source: TraceSource | None = None) -> None:
+    """``source`` (default: the store itself) aggregates; the store selects the reference rows."""
+    source = source or store
     limits = MonitorSettings(
         max_hallucination_rate=0.1, min_answered_rate=0.9, max_p95_latency_ms=900.0,
         max_retrieval_score_drop=0.0, min_relevance=4.0, max_negative_feedback_rate=0.5,
@@ -197,15 +200,49 @@ def check_trace_reports(store: TraceStore) -> None:
     for since in (None, "2026-04-03", "2026-04-03T10:00:00"):
         rows = store.select(TraceFilter(since=since))
         for by in ("day", "prompt", "index", "day_prompt"):
-            assert store_report(store, by=by, since=since) == report(rows, by=by)
-        assert store_figures(store, since=since) == figures(rows)
-        assert store_retrieval_drop(store, since=since) == retrieval_drop(rows)
-        assert check_store(store, limits, since=since or "") == check(rows, limits)
-    assert store_figures(store, since="2030-01-01") == figures([])
+            assert store_report(source, by=by, since=since) == report(rows, by=by)
+        assert store_figures(source, since=since) == figures(rows)
+        assert store_retrieval_drop(source, since=since) == retrieval_drop(rows)
+        assert check_store(source, limits, since=since or "") == check(rows, limits)
+    assert store_figures(source, since="2030-01-01") == figures([])
+    assert store_report(source, since="2030-01-01") == report([])
 
 
 def test_monitor_figures_in_sql_match_the_python_reference(trace_store: TraceStore) -> None:
     check_trace_reports(trace_store)
+
+
+def test_the_local_file_is_read_without_sqlalchemy_with_the_same_figures(
+    trace_store: TraceStore,
+) -> None:
+    path = Path(str(trace_store.engine.url.database))
+    reader = open_trace_reader(path)
+    try:
+        assert isinstance(reader, LocalTraceReader)
+        check_trace_reports(trace_store, reader)
+    finally:
+        reader.close()
+    assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def test_a_missing_or_old_file_gets_the_full_store_which_migrates(tmp_path: Path) -> None:
+    missing = open_trace_reader(tmp_path / "new.db")
+    assert isinstance(missing, TraceStore)  # created and migrated, as recording would
+    missing.close()
+    old = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{old}")
+    versions = versions_table(sa.MetaData(), "ragwright_trace_migrations")
+    migrate(engine, MIGRATIONS[:1], versions=versions, lock_id=0)
+    engine.dispose()
+    source = open_trace_reader(old)
+    try:
+        assert isinstance(source, TraceStore)
+        assert store_figures(source)["traces"] == 0
+    finally:
+        source.close()
+    again = open_trace_reader(old)  # now current: the light reader
+    assert isinstance(again, LocalTraceReader)
+    again.close()
 
 
 def test_a_report_reads_the_covering_index_not_the_traces(trace_store: TraceStore) -> None:

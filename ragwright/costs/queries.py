@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragwright.costs.stats import PERCENTILES_FUNCTION, GroupBy, GroupStats, percentiles_of
+from ragwright.costs.stats import GroupBy, GroupStats, percentiles_of, percentiles_sql
 
 __all__ = ["SQL_DIALECTS", "daily_query", "group_query", "spend_query", "stats_of"]
 
@@ -33,12 +33,6 @@ _KEYS: dict[str, str] = {
     "operation": "c.operation",
     "tag": "j.key || '=' || j.value",  # a call with two tags counts in both groups
 }
-
-
-def _percentiles(dialect: str, column: str) -> str:
-    if dialect == "postgresql":  # ignores NULLs; NULL when the group has no value
-        return f"percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {column})"
-    return f"{PERCENTILES_FUNCTION}({column})"
 
 
 def _tags(dialect: str) -> str:
@@ -72,7 +66,7 @@ def group_query(
         f"SELECT {_KEYS[by]} AS k, COUNT(*), SUM(c.prompt_tokens), SUM(c.completion_tokens),"
         " SUM(c.estimated), SUM(c.cost_usd), COUNT(*) - COUNT(c.cost_usd),"
         " SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END),"
-        f" {_percentiles(dialect, 'c.latency_ms')}, {_percentiles(dialect, 'c.ttft_ms')}"
+        f" {percentiles_sql(dialect, 'c.latency_ms')}, {percentiles_sql(dialect, 'c.ttft_ms')}"
         f" FROM {source}{_where(clauses)} GROUP BY 1"
     )
     return sql, params

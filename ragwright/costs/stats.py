@@ -22,6 +22,8 @@ __all__ = [
     "GroupStats",
     "group_rows",
     "percentile",
+    "percentiles_of",
+    "percentiles_sql",
     "register_percentiles",
 ]
 
@@ -82,6 +84,13 @@ class _Percentiles:
 def register_percentiles(conn: sqlite3.Connection) -> None:
     """Add ``ragwright_percentiles`` to a SQLite connection (once per connection)."""
     conn.create_aggregate(PERCENTILES_FUNCTION, 1, _Percentiles)  # type: ignore[arg-type]
+
+
+def percentiles_sql(dialect: str, column: str) -> str:
+    """The SQL of p50, p95 and p99 of ``column`` (NULLs ignored; NULL when none is left)."""
+    if dialect == "postgresql":
+        return f"percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {column})"
+    return f"{PERCENTILES_FUNCTION}({column})"
 
 
 def percentiles_of(value: Any) -> list[float] | None:

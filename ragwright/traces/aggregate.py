@@ -2,12 +2,14 @@
 
 The same figures as :func:`ragwright.traces.report.figures` (its reference, for
 rows already in memory), counted by SQL instead of decoding every trace's JSON
-in Python: rates as conditional sums, means as ``AVG``, latency percentiles
-exact (``percentile_cont`` on PostgreSQL, the ``ragwright_percentiles``
-aggregate on SQLite). On SQLite the columns read are all in the
+in Python: rates as conditional sums, means as sums and counts, latency
+percentiles exact (``percentile_cont`` on PostgreSQL, the ``ragwright_percentiles``
+aggregate on SQLite). On SQLite every column read is in the
 ``ragwright_traces_report`` index, so a report never touches the kilobytes of
-spans and contexts each trace holds. Databases other than SQLite and
-PostgreSQL get the in-memory reference over the selected rows.
+spans and contexts each trace holds. The SQL is text with ``:name`` parameters,
+so the local file answers through ``sqlite3`` alone (:mod:`ragwright.traces.reader`)
+and a URL through SQLAlchemy. Databases other than SQLite and PostgreSQL get
+the in-memory reference over the selected rows.
 """
 
 from __future__ import annotations
@@ -15,66 +17,58 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
-from ragwright.costs.stats import PERCENTILES_FUNCTION, percentiles_of
+from ragwright.costs.stats import percentiles_of, percentiles_sql
+from ragwright.traces.reader import TraceSource
 from ragwright.traces.report import figures, report
-from ragwright.traces.store import TraceFilter, TraceStore, traces
 
 __all__ = ["store_figures", "store_report", "store_retrieval_drop"]
 
 _SQL_DIALECTS = ("sqlite", "postgresql")
-_t = traces.c
-_DAY = sa.func.substr(_t.ts, 1, 10)
-_KEYS: dict[str, sa.ColumnElement[Any]] = {
-    "day": _DAY,
-    "prompt": sa.func.coalesce(_t.prompt, "-"),
-    "index": sa.func.coalesce(_t.index_version, "-"),
-    "day_prompt": _DAY + " " + sa.func.coalesce(_t.prompt, "-"),
+_TABLE = "ragwright_traces"
+_KEYS = {
+    "day": "substr(ts, 1, 10)",
+    "prompt": "COALESCE(prompt, '-')",
+    "index": "COALESCE(index_version, '-')",
+    "day_prompt": "substr(ts, 1, 10) || ' ' || COALESCE(prompt, '-')",
 }
+_OK = "error IS NULL"
+_SCORED = f"{_OK} AND eval_status = 'scored'"
 
 
-def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-    return sa.func.sum(sa.case((condition, 1), else_=0))
+def _count_if(condition: str) -> str:
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-def _truthy(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
-    return sa.and_(column.is_not(None), column != 0)
+def _truthy(column: str) -> str:
+    return f"{column} IS NOT NULL AND {column} <> 0"
 
 
-def _percentiles(dialect: str, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    if dialect == "postgresql":
-        quantiles: sa.ColumnElement[Any] = sa.literal_column("ARRAY[0.5, 0.95, 0.99]")
-        return sa.func.percentile_cont(quantiles).within_group(value)
-    function: sa.ColumnElement[Any] = getattr(sa.func, PERCENTILES_FUNCTION)(value)
-    return function
+def _sum_and_count(condition: str, column: str) -> str:
+    value = f"CASE WHEN {condition} THEN {column} END"
+    return f"SUM({value}), COUNT({value})"  # a mean that adds up across groups
 
 
-def _sum_and_count(value: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
-    return [sa.func.sum(value), sa.func.count(value)]  # a mean that adds up across groups
+def _latency(dialect: str) -> str:
+    return percentiles_sql(dialect, f"CASE WHEN {_OK} THEN latency_ms END")
 
 
-def _figure_columns(dialect: str) -> list[sa.ColumnElement[Any]]:
+def _figure_columns(dialect: str) -> str:
     """Counts and sums first (the overall row is their total), the percentiles last."""
-    ok = _t.error.is_(None)
-    scored = sa.and_(ok, _t.eval_status == "scored")
-    return [
-        sa.func.count(),
-        _count_if(ok),
-        _count_if(sa.and_(ok, _truthy(_t.answered))),
-        _count_if(scored),
-        _count_if(sa.and_(scored, _truthy(_t.hallucinated))),
-        *_sum_and_count(sa.case((sa.and_(scored, _truthy(_t.relevance)), _t.relevance))),
-        _count_if(sa.and_(ok, _t.feedback.is_not(None))),
-        _count_if(sa.and_(ok, _t.feedback == -1)),
-        *_sum_and_count(sa.case((ok, _t.top_score))),
-        *_sum_and_count(sa.case((ok, _t.cost_usd))),
-        _latency(dialect),
-    ]
-
-
-def _latency(dialect: str) -> sa.ColumnElement[Any]:
-    return _percentiles(dialect, sa.case((_t.error.is_(None), _t.latency_ms)))
+    return ", ".join(
+        [
+            "COUNT(*)",
+            _count_if(_OK),
+            _count_if(f"{_OK} AND {_truthy('answered')}"),
+            _count_if(_SCORED),
+            _count_if(f"{_SCORED} AND {_truthy('hallucinated')}"),
+            _sum_and_count(f"{_SCORED} AND {_truthy('relevance')}", "relevance"),
+            _count_if(f"{_OK} AND feedback IS NOT NULL"),
+            _count_if(f"{_OK} AND feedback = -1"),
+            _sum_and_count(_OK, "top_score"),
+            _sum_and_count(_OK, "cost_usd"),
+            _latency(dialect),
+        ]
+    )
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -117,32 +111,36 @@ def _total(column: Sequence[Any]) -> Any:
     return sum(present) if present else None
 
 
-def _since(query: sa.Select[Any], since: str | None) -> sa.Select[Any]:
-    return query.where(_t.ts >= since) if since else query
+def _where(since: str | None, *conditions: str) -> tuple[str, dict[str, Any]]:
+    clauses = [*conditions, *(["ts >= :since"] if since else [])]
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), {"since": since} if since else {}
 
 
-def store_figures(store: TraceStore, *, since: str | None = None) -> dict[str, Any]:
+def store_figures(store: TraceSource, *, since: str | None = None) -> dict[str, Any]:
     """The monitoring figures of every trace since ``since`` (one group)."""
     if store.dialect not in _SQL_DIALECTS:
-        return figures(store.select(TraceFilter(since=since)))
-    query = _since(sa.select(*_figure_columns(store.dialect)).select_from(traces), since)
-    return _figures_of(store.fetch(query)[0])
+        return figures(_rows(store, since))
+    where, params = _where(since)
+    sql = f"SELECT {_figure_columns(store.dialect)} FROM {_TABLE}{where}"
+    return _figures_of(store.fetch_sql(sql, params)[0])
 
 
-def store_report(store: TraceStore, *, by: str = "day", since: str | None = None) -> dict[str, Any]:
+def store_report(
+    store: TraceSource, *, by: str = "day", since: str | None = None
+) -> dict[str, Any]:
     """What :func:`ragwright.traces.report.report` returns, aggregated by the database.
 
     The overall row is the total of the groups' counts and sums; only its
     percentiles need a second pass, over the latency column alone.
     """
     if store.dialect not in _SQL_DIALECTS:
-        return report(store.select(TraceFilter(since=since)), by=by)
-    key = _KEYS[by].label("k")
-    query = _since(sa.select(key, *_figure_columns(store.dialect)), since).group_by(key)
-    rows = store.fetch(query)
-    latency = _since(sa.select(_latency(store.dialect)).select_from(traces), since)
+        return report(_rows(store, since), by=by)
+    where, params = _where(since)
+    sql = f"SELECT {_KEYS[by]}, {_figure_columns(store.dialect)} FROM {_TABLE}{where} GROUP BY 1"
+    rows = store.fetch_sql(sql, params)
+    latency = store.fetch_sql(f"SELECT {_latency(store.dialect)} FROM {_TABLE}{where}", params)
     totals = [_total(column) for column in zip(*(row[1:-1] for row in rows), strict=True)]
-    overall = [*(totals or [0] * 13), store.fetch(latency)[0][0]]
+    overall = [*(totals or [0] * 13), latency[0][0]]
     return {
         "by": by,
         "overall": _figures_of(overall),
@@ -152,19 +150,22 @@ def store_report(store: TraceStore, *, by: str = "day", since: str | None = None
     }
 
 
-def store_retrieval_drop(store: TraceStore, *, since: str | None = None) -> float | None:
+def store_retrieval_drop(store: TraceSource, *, since: str | None = None) -> float | None:
     """How far the mean top retrieval score fell from the previous index version to the latest.
 
     Versions are ordered by their first trace; None with fewer than two versions
     (see :func:`ragwright.traces.check.retrieval_drop`, the in-memory reference).
     """
-    query = (
-        sa.select(_t.index_version, sa.func.min(_t.ts), sa.func.avg(_t.top_score))
-        .where(_t.index_version.is_not(None), _t.top_score.is_not(None))
-        .group_by(_t.index_version)
-    )
-    versions = sorted(store.fetch(_since(query, since)), key=lambda r: (r[1], r[0]))
+    where, params = _where(since, "index_version IS NOT NULL", "top_score IS NOT NULL")
+    sql = f"SELECT index_version, MIN(ts), AVG(top_score) FROM {_TABLE}{where} GROUP BY 1"
+    versions = sorted(store.fetch_sql(sql, params), key=lambda r: (r[1], r[0]))
     if len(versions) < 2:
         return None
     previous, latest = versions[-2:]
     return round(float(previous[2]) - float(latest[2]), 4)
+
+
+def _rows(store: TraceSource, since: str | None) -> list[dict[str, Any]]:
+    from ragwright.traces.store import TraceFilter
+
+    return store.select(TraceFilter(since=since))

@@ -9,8 +9,8 @@ from typing import Any
 
 from ragwright.settings import MonitorSettings
 from ragwright.traces.aggregate import store_figures, store_retrieval_drop
+from ragwright.traces.reader import TraceSource
 from ragwright.traces.report import figures
-from ragwright.traces.store import TraceStore
 
 __all__ = ["Finding", "check", "check_store", "findings", "retrieval_drop"]
 
@@ -47,7 +47,7 @@ def check(rows: Sequence[dict[str, Any]], limits: MonitorSettings) -> list[Findi
     return findings(figures(rows), retrieval_drop(rows), limits)
 
 
-def check_store(store: TraceStore, limits: MonitorSettings, *, since: str) -> list[Finding]:
+def check_store(store: TraceSource, limits: MonitorSettings, *, since: str) -> list[Finding]:
     """The thresholds against the traces since ``since``, aggregated by the database."""
     got = store_figures(store, since=since)
     return findings(got, store_retrieval_drop(store, since=since), limits)

@@ -313,10 +313,10 @@ class TraceStore:
         with self._errors("cannot read traces"), self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(traces)).scalar_one())
 
-    def fetch(self, query: sa.Select[Any]) -> list[sa.Row[Any]]:
-        """All rows of a read-only query (the monitoring aggregates), errors mapped."""
+    def fetch_sql(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """All rows of a read-only query with ``:name`` parameters (the monitoring aggregates)."""
         with self._errors("cannot read traces"), self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from ragwright.costs.sql_store import SqlAlchemyCostStore
 from ragwright.errors import TraceNotFoundError
 from ragwright.traces import TraceRecorder, open_trace_store
+from ragwright.traces.store import MIGRATIONS
 from tests.postgres_server import (
     postgres_cluster_fixture,  # noqa: F401 - provides `postgres_cluster`
     postgres_url_fixture,  # noqa: F401 - provides `postgres_url`
@@ -38,7 +39,7 @@ def test_traces_and_costs_share_one_database(recorder: TraceRecorder, postgres_u
     with engine.connect() as conn:
         names = set(sa.inspect(conn).get_table_names())
         versions = conn.execute(sa.text("SELECT version FROM ragwright_trace_migrations"))
-        assert [v for (v,) in versions] == [1, 2]
+        assert [v for (v,) in versions] == list(range(1, len(MIGRATIONS) + 1))
     engine.dispose()
     assert {"ragwright_traces", "ragwright_trace_migrations", "ragwright_migrations"} <= names
     assert open_trace_store(postgres_url).count() == 3  # reopened: no migration reapplied

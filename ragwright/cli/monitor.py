@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ragwright.cli.output import console
-from ragwright.cli.traces import Since, open_store
+from ragwright.cli.traces import Since, open_store, parse_since
+
+if TYPE_CHECKING:
+    from ragwright.traces.reader import TraceSource
 
 app = typer.Typer(
     help="Production quality from traces: report, check, evaluate.", no_args_is_help=True
@@ -29,6 +34,19 @@ COLUMNS = (
 )
 
 
+@contextmanager
+def _reader() -> Iterator[TraceSource]:
+    """The trace store for reports: the local file without SQLAlchemy when it can be."""
+    from ragwright.settings import load_settings
+    from ragwright.traces.reader import open_trace_reader
+
+    source = open_trace_reader(load_settings().traces_target)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
 def _fmt(value: Any, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}" if digits else str(value)
 
@@ -40,12 +58,13 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answered rate, hallucination rate, relevance, negative feedback, latency, cost per group."""
-    from ragwright.cli.traces import trace_filter
-    from ragwright.traces.report import report as build
+    from ragwright.traces.aggregate import store_report
 
     if by not in ("day", "prompt", "index"):
         raise typer.BadParameter("choose day, prompt or index", param_hint="--by")
-    result = build(open_store().select(trace_filter(since, None, None, None, None, None)), by=by)
+    start = parse_since(since)
+    with _reader() as source:
+        result = store_report(source, by=by, since=start)
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -63,28 +82,28 @@ def export_mlflow(
     since: Since = None,
 ) -> None:
     """Log the report's figures as metrics of an MLflow monitoring run (run name quality)."""
-    from ragwright.cli.traces import trace_filter
     from ragwright.settings import load_settings
+    from ragwright.traces.aggregate import store_report
     from ragwright.traces.mlflow_export import export_report
-    from ragwright.traces.report import report as build
 
     if by not in ("day", "prompt", "index"):
         raise typer.BadParameter("choose day, prompt or index", param_hint="--by")
-    result = build(open_store().select(trace_filter(since, None, None, None, None, None)), by=by)
+    start = parse_since(since)
+    with _reader() as source:
+        result = store_report(source, by=by, since=start)
     console.print(f"MLflow run {export_report(load_settings(), result, since=since)}")
 
 
 @app.command("check")
 def check() -> None:
     """The last ``[monitor] window_days`` against the thresholds; exit 1 when one is crossed."""
-    from ragwright.cli.traces import trace_filter
     from ragwright.settings import load_settings
-    from ragwright.traces.check import check as run_check
+    from ragwright.traces.check import check_store
 
     limits = load_settings().monitor
     since = (datetime.now(UTC) - timedelta(days=limits.window_days)).isoformat()
-    rows = open_store().select(trace_filter(since, None, None, None, None, None))
-    findings = run_check(rows, limits)
+    with _reader() as source:
+        findings = check_store(source, limits, since=since)
     if not findings:
         console.print("no thresholds configured ([monitor] in ragwright.toml)")
         return

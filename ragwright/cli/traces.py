@@ -39,6 +39,18 @@ def open_store() -> TraceStore:
     return open_trace_store(load_settings().traces_target)
 
 
+def parse_since(since: str | None) -> str | None:
+    """``--since`` as the store compares it; a malformed date is a usage error (exit 2)."""
+    if since is None:
+        return None
+    try:
+        return (datetime if "T" in since else date).fromisoformat(since).isoformat()
+    except ValueError:
+        raise typer.BadParameter(
+            f"{since!r} is not an ISO date or time (e.g. 2026-05-01)", param_hint="--since"
+        ) from None
+
+
 def trace_filter(
     since: str | None,
     prompt: str | None,
@@ -50,13 +62,7 @@ def trace_filter(
     """The filter of the options; a malformed one is a usage error (exit 2)."""
     from ragwright.traces.store import TraceFilter
 
-    if since is not None:
-        try:
-            since = (datetime if "T" in since else date).fromisoformat(since).isoformat()
-        except ValueError:
-            raise typer.BadParameter(
-                f"{since!r} is not an ISO date or time (e.g. 2026-05-01)", param_hint="--since"
-            ) from None
+    since = parse_since(since)
     scores = {"up": 1, "down": -1, "1": 1, "-1": -1}
     if feedback is not None and feedback not in scores:
         raise typer.BadParameter("choose up or down", param_hint="--feedback")

@@ -1,15 +1,18 @@
-"""Cost and latency monitoring: every model call recorded, priced, reported and budgeted."""
+"""Cost and latency monitoring: every model call recorded, priced, reported and budgeted.
+
+Imported lazily, so ``ragwright costs report`` (which needs only the store and
+the report) does not load the metered providers and what they import.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ragwright.costs.monitor import CostMonitor, metered, metered_embedder, monitor_for
-from ragwright.costs.pricing import PriceTable
-from ragwright.costs.record import CallRecord
-
 if TYPE_CHECKING:
     from ragwright.costs.langchain import CostCallbackHandler
+    from ragwright.costs.monitor import CostMonitor, metered, metered_embedder, monitor_for
+    from ragwright.costs.pricing import PriceTable
+    from ragwright.costs.record import CallRecord
 
 __all__ = [
     "CallRecord",
@@ -21,10 +24,20 @@ __all__ = [
     "monitor_for",
 ]
 
+_HOMES = {
+    "CallRecord": "ragwright.costs.record",
+    "CostCallbackHandler": "ragwright.costs.langchain",  # imports LangChain
+    "CostMonitor": "ragwright.costs.monitor",
+    "PriceTable": "ragwright.costs.pricing",
+    "metered": "ragwright.costs.monitor",
+    "metered_embedder": "ragwright.costs.monitor",
+    "monitor_for": "ragwright.costs.monitor",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "CostCallbackHandler":  # imports LangChain: load on first use only
-        from ragwright.costs.langchain import CostCallbackHandler
+    if name not in _HOMES:
+        raise AttributeError(f"module 'ragwright.costs' has no attribute {name!r}")
+    import importlib
 
-        return CostCallbackHandler
-    raise AttributeError(f"module 'ragwright.costs' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -2,11 +2,8 @@
 
 ``RAGWRIGHT_COSTS_URL=postgresql+psycopg://user:pass@host/db`` lets many machines
 report into one place. Schema changes are ordered migration functions recorded
-in ``ragwright_migrations``, as for the SQLite stores, each in its own
-transaction. Every worker of a deployment may start against a blank database at
-the same moment; on PostgreSQL a transaction-level advisory lock serialises
-them and each re-checks what is applied once it holds the lock (a plain
-``CREATE TABLE`` race fails with a duplicate-key error in ``pg_type``).
+in ``ragwright_migrations`` and applied by :func:`ragwright.migrations.migrate`
+(one transaction each, under PostgreSQL's advisory lock).
 
 Errors are mapped here, once: a missing driver is a :class:`ConfigError` naming
 the extra to install; an unreachable server, a refused login or a failed write is
@@ -16,16 +13,18 @@ a one-line :class:`StoreError` naming the URL with its password masked.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from ragwright.costs.record import CallRecord
+from ragwright.costs.stats import register_percentiles
 from ragwright.costs.store import BaseCostStore, Row, _as_dict
 from ragwright.costs.writer import shown_target
 from ragwright.errors import ConfigError
+from ragwright.migrations import Migration, migrate, versions_table
 from ragwright.sqlite import StoreError
 
 __all__ = ["MIGRATIONS", "SqlAlchemyCostStore"]
@@ -55,13 +54,7 @@ calls = sa.Table(
     sa.Column("tags", sa.Text, nullable=False, default="{}"),
     sa.Column("ttft_ms", sa.Float),
 )
-migrations = sa.Table(
-    "ragwright_migrations",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("applied_at", sa.String(40), nullable=False),
-)
+migrations = versions_table(metadata, "ragwright_migrations")
 
 
 def _v1(conn: sa.Connection) -> None:
@@ -84,7 +77,7 @@ def _v2_ttft(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE {calls.name} ADD COLUMN ttft_ms FLOAT"))
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2_ttft]
+MIGRATIONS: list[Migration] = [_v1, _v2_ttft]
 
 
 def _one_line(exc: BaseException) -> str:
@@ -113,9 +106,12 @@ class SqlAlchemyCostStore(BaseCostStore):
                 " e.g. postgresql+psycopg://user:password@host:5432/dbname"
             ) from exc
         self.shown = self.engine.url.render_as_string(hide_password=True)
-        self.table = calls
+        self.dialect = self.engine.dialect.name
+        self.table_name = calls.name
+        if self.dialect == "sqlite":  # the percentile aggregate the reports call
+            sa.event.listen(self.engine, "connect", _sqlite_functions)
         with self._errors("cannot open the cost store"):
-            self.version = self._migrate()
+            self.version = migrate(self.engine, MIGRATIONS, versions=migrations, lock_id=_LOCK_ID)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -123,36 +119,6 @@ class SqlAlchemyCostStore(BaseCostStore):
             yield
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.shown}: {action} ({_one_line(exc)})") from exc
-
-    def _migrate(self) -> int:
-        """Apply pending migrations, one transaction each; return the version reached."""
-        if self._applied() >= set(range(1, len(MIGRATIONS) + 1)):
-            return len(MIGRATIONS)  # the usual case: one query, no lock
-        for version, migration in enumerate(MIGRATIONS, start=1):
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_ID)))
-                migrations.create(conn, checkfirst=True)
-                done = conn.execute(
-                    sa.select(migrations.c.version).where(migrations.c.version == version)
-                ).first()
-                if done is not None:
-                    continue  # another process applied it while we waited for the lock
-                migration(conn)
-                conn.execute(
-                    migrations.insert().values(
-                        version=version,
-                        name=migration.__name__,
-                        applied_at=datetime.now(UTC).isoformat(),
-                    )
-                )
-        return len(MIGRATIONS)
-
-    def _applied(self) -> set[int]:
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(migrations.name):
-                return set()
-            return set(conn.execute(sa.select(migrations.c.version)).scalars())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -192,3 +158,11 @@ class SqlAlchemyCostStore(BaseCostStore):
     def count(self) -> int:
         with self._errors("cannot read cost records"), self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(calls)).scalar_one())
+
+    def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with self._errors("cannot read cost records"), self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+
+
+def _sqlite_functions(dbapi_conn: Any, _: Any) -> None:
+    register_percentiles(dbapi_conn)

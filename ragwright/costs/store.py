@@ -3,8 +3,10 @@
 ``CostStore`` is the local file (``.ragwright/costs.db``, WAL mode, several
 writer processes at once). ``SqlAlchemyCostStore`` (``sql_store``) takes a URL
 (``RAGWRIGHT_COSTS_URL``, e.g. Postgres) so many machines report into one
-place. Both share the queries in :class:`BaseCostStore`, which aggregate the
-filtered rows in Python: the same results on every database, tags included.
+place. Both share the queries in :class:`BaseCostStore`: each report is one
+``GROUP BY`` in SQL (:mod:`ragwright.costs.queries`), percentiles included, on
+SQLite and PostgreSQL; other databases are aggregated in Python with the same
+results (:func:`ragwright.costs.stats.group_rows`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
+from ragwright.costs.queries import (
+    SQL_DIALECTS,
+    daily_query,
+    group_query,
+    spend_query,
+    stats_of,
+)
 from ragwright.costs.record import CallRecord
+from ragwright.costs.stats import GroupBy, GroupStats, group_rows, percentile, register_percentiles
 from ragwright.sqlite import (
     StoreError,
     connect,
@@ -27,9 +36,15 @@ from ragwright.sqlite import (
     transaction,
 )
 
-__all__ = ["BaseCostStore", "CostStore", "GroupStats", "open_cost_store"]
+__all__ = [
+    "BaseCostStore",
+    "CostStore",
+    "GroupBy",
+    "GroupStats",
+    "open_cost_store",
+    "percentile",
+]
 
-GroupBy = Literal["model", "day", "prompt", "operation", "tag"]
 COLUMNS = (
     "ts",
     "provider",
@@ -90,51 +105,12 @@ def _as_row(record: CallRecord) -> tuple[Any, ...]:
     return tuple(values[c] for c in COLUMNS)
 
 
-@dataclass(frozen=True, slots=True)
-class GroupStats:
-    key: str
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    estimated_calls: int
-    cost_usd: float | None  # None when any call in the group had an unknown price
-    unpriced_calls: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    error_rate: float
-    ttft_p50_ms: float | None = None  # None: no streamed call in the group
-    ttft_p95_ms: float | None = None
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linearly interpolated percentile; 0.0 for an empty sequence."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def _keys(by: GroupBy) -> Callable[[Row], Iterator[str]]:
-    def keys(row: Row) -> Iterator[str]:
-        if by == "model":
-            yield f"{row.provider}/{row.model}"
-        elif by == "day":
-            yield row.ts[:10]
-        elif by == "prompt":
-            yield row.prompt or "-"
-        elif by == "operation":
-            yield row.operation
-        else:  # a call with two tags counts in both groups
-            yield from (f"{k}={v}" for k, v in json.loads(row.tags).items())
-
-    return keys
-
-
 class BaseCostStore(ABC):
+    """The queries both stores share; ``dialect`` says whether they run as SQL."""
+
+    dialect: str = ""  # "sqlite" and "postgresql" aggregate in SQL; others in Python
+    table_name: str = "calls"
+
     @abstractmethod
     def insert(self, records: Iterable[CallRecord]) -> int: ...
 
@@ -147,43 +123,29 @@ class BaseCostStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """All rows of a read-only query with ``:name`` parameters."""
+
     def group(
         self, by: GroupBy, *, since: str | None = None, until: str | None = None
     ) -> list[GroupStats]:
-        keys = _keys(by)
-        groups: dict[str, list[Row]] = {}
-        for row in self.rows(since=since, until=until):
-            for key in keys(row):
-                groups.setdefault(key, []).append(row)
-        result = []
-        for key in sorted(groups):
-            items = groups[key]
-            latencies = [r.latency_ms for r in items]
-            ttfts = [r.ttft_ms for r in items if r.ttft_ms is not None]
-            unpriced = sum(1 for r in items if r.cost_usd is None)
-            result.append(
-                GroupStats(
-                    key=key,
-                    calls=len(items),
-                    prompt_tokens=sum(r.prompt_tokens for r in items),
-                    completion_tokens=sum(r.completion_tokens for r in items),
-                    estimated_calls=sum(r.estimated for r in items),
-                    cost_usd=None if unpriced else sum(r.cost_usd or 0.0 for r in items),
-                    unpriced_calls=unpriced,
-                    p50_ms=percentile(latencies, 0.50),
-                    p95_ms=percentile(latencies, 0.95),
-                    p99_ms=percentile(latencies, 0.99),
-                    error_rate=sum(1 for r in items if r.status != "ok") / len(items),
-                    ttft_p50_ms=percentile(ttfts, 0.50) if ttfts else None,
-                    ttft_p95_ms=percentile(ttfts, 0.95) if ttfts else None,
-                )
-            )
-        return result
+        """Figures per group, sorted by key; aggregated by the database where it can."""
+        if self.dialect not in SQL_DIALECTS:
+            return group_rows(self.rows(since=since, until=until), by)
+        sql, params = group_query(by, self.dialect, self.table_name, since=since, until=until)
+        return sorted((stats_of(r) for r in self._fetch(sql, params)), key=lambda g: g.key)
 
     def spend(
         self, *, since: str, model: str | None = None, tag: tuple[str, str] | None = None
     ) -> tuple[float, int]:
         """(known spend in USD, calls with unknown price) since ``since``, optionally filtered."""
+        if self.dialect in SQL_DIALECTS:
+            sql, params = spend_query(
+                self.dialect, self.table_name, since=since, model=model, tag=tag
+            )
+            ((known, unpriced),) = self._fetch(sql, params)
+            return float(known or 0.0), int(unpriced or 0)
         known, unpriced = 0.0, 0
         for row in self.rows(since=since):
             if model and model not in (row.model, f"{row.provider}/{row.model}"):
@@ -199,6 +161,10 @@ class BaseCostStore(ABC):
     def daily_spend(self, *, since: str | None = None) -> dict[str, dict[str, float]]:
         """day -> model -> known spend, for charts."""
         result: dict[str, dict[str, float]] = {}
+        if self.dialect in SQL_DIALECTS:
+            for day, model, spent in self._fetch(*daily_query(self.table_name, since=since)):
+                result.setdefault(day, {})[model] = float(spent)
+            return result
         for row in self.rows(since=since):
             per_day = result.setdefault(row.ts[:10], {})
             key = f"{row.provider}/{row.model}"
@@ -244,9 +210,12 @@ class CostStore(BaseCostStore):
     file) to a one-line :class:`~ragwright.sqlite.StoreError` naming the file.
     """
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        register_percentiles(self.conn)
         try:
             with database_errors(path):
                 migrate(self.conn, MIGRATIONS)
@@ -284,6 +253,10 @@ class CostStore(BaseCostStore):
     def count(self) -> int:
         with database_errors(self.path):
             return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
+    def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with database_errors(self.path):
+            return self.conn.execute(sql, params).fetchall()
 
 
 def open_cost_store(target: Path | str) -> BaseCostStore:

@@ -8,9 +8,11 @@ from statistics import fmean
 from typing import Any
 
 from ragwright.settings import MonitorSettings
+from ragwright.traces.aggregate import store_figures, store_retrieval_drop
+from ragwright.traces.reader import TraceSource
 from ragwright.traces.report import figures
 
-__all__ = ["Finding", "check", "retrieval_drop"]
+__all__ = ["Finding", "check", "check_store", "findings", "retrieval_drop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,18 @@ def retrieval_drop(rows: Sequence[dict[str, Any]]) -> float | None:
 
 
 def check(rows: Sequence[dict[str, Any]], limits: MonitorSettings) -> list[Finding]:
+    """The thresholds against traces already in memory."""
+    return findings(figures(rows), retrieval_drop(rows), limits)
+
+
+def check_store(store: TraceSource, limits: MonitorSettings, *, since: str) -> list[Finding]:
+    """The thresholds against the traces since ``since``, aggregated by the database."""
+    got = store_figures(store, since=since)
+    return findings(got, store_retrieval_drop(store, since=since), limits)
+
+
+def findings(got: dict[str, Any], drop: float | None, limits: MonitorSettings) -> list[Finding]:
     """One finding per configured threshold; a figure with no data never crosses."""
-    got = figures(rows)
     found: list[Finding] = []
 
     def above(name: str, value: float | None, limit: float | None) -> None:
@@ -60,5 +72,5 @@ def check(rows: Sequence[dict[str, Any]], limits: MonitorSettings) -> list[Findi
     below("answered_rate", got["answered_rate"], limits.min_answered_rate)
     below("relevance", got["relevance"], limits.min_relevance)
     above("p95_latency_ms", got["p95_latency_ms"], limits.max_p95_latency_ms)
-    above("retrieval_score_drop", retrieval_drop(rows), limits.max_retrieval_score_drop)
+    above("retrieval_score_drop", drop, limits.max_retrieval_score_drop)
     return found

@@ -1,5 +1,9 @@
 """Monitoring figures from traces, grouped by day, prompt version or index version.
 
+These functions work on rows already in memory and define the figures;
+:mod:`ragwright.traces.aggregate` computes the same ones in SQL for the CLI
+(``monitor report``/``check``), without loading every trace.
+
 Rates are over the traces that have the underlying signal: the hallucination
 rate over scored traces, the negative feedback rate over traces with feedback;
 ``None`` when none has it, never a silent 0.
@@ -12,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from statistics import fmean
 from typing import Any, Literal
 
-from ragwright.costs.store import percentile
+from ragwright.costs.stats import percentile
 
 __all__ = ["GroupBy", "figures", "report"]
 

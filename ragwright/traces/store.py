@@ -3,14 +3,14 @@
 One table of traces, one row per request, updated in place by feedback, the
 online evaluator and human labels. Schema changes are ordered migrations
 recorded in ``ragwright_trace_migrations`` (their own table, so a database shared
-with the cost store keeps both histories apart), one transaction each, under
-PostgreSQL's advisory lock as for the cost store.
+with the cost store keeps both histories apart), applied by the runner the cost store uses
+(:func:`ragwright.migrations.migrate`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,11 +20,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from ragwright.costs.sql_store import _one_line
+from ragwright.costs.stats import register_percentiles
 from ragwright.costs.writer import shown_target
 from ragwright.errors import ConfigError, FeedbackConflictError, TraceNotFoundError
+from ragwright.migrations import Migration, migrate, versions_table
 from ragwright.sqlite import StoreError
 
-__all__ = ["MIGRATIONS", "TraceFilter", "TraceStore", "open_trace_store", "traces"]
+__all__ = [
+    "MIGRATIONS",
+    "REPORT_COLUMNS",
+    "TraceFilter",
+    "TraceStore",
+    "open_trace_store",
+    "traces",
+]
 
 _LOCK_ID = 0x72617472  # "ratr": the advisory lock around the trace store's schema changes
 
@@ -68,13 +77,7 @@ traces = sa.Table(
     sa.Column("label_correct", sa.Integer),
     sa.Column("labelled_at", sa.String(40)),
 )
-migrations = sa.Table(
-    "ragwright_trace_migrations",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("applied_at", sa.String(40), nullable=False),
-)
+migrations = versions_table(metadata, "ragwright_trace_migrations")
 
 
 def _v1(conn: sa.Connection) -> None:
@@ -93,7 +96,34 @@ def _v2_online_scores(conn: sa.Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2_online_scores]
+REPORT_INDEX = "ragwright_traces_report"
+REPORT_COLUMNS = (
+    "ts", "prompt", "index_version", "error", "answered", "eval_status", "hallucinated",
+    "relevance", "feedback", "top_score", "latency_ms", "cost_usd", "llm_status",
+)  # fmt: skip
+
+
+def _v3_report_index(conn: sa.Connection) -> None:
+    """Every column ``monitor report``/``check`` read, so SQLite answers from the index alone.
+
+    A trace row holds its spans, answer and retrieved contexts (kilobytes), and
+    SQLite stores them inline with overflow pages: a report scanning the table
+    reads all of it. This index is a few dozen bytes a trace, in ``ts`` order for
+    ``--since``. PostgreSQL moves large values out of line (TOAST), so its table
+    scan is already narrow, and a B-tree entry there is limited in size (an error
+    message may be long): the index is made on SQLite only.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    existing = {i["name"] for i in sa.inspect(conn).get_indexes(traces.name)}
+    if REPORT_INDEX not in existing:
+        conn.execute(
+            sa.text(f"CREATE INDEX {REPORT_INDEX} ON {traces.name} ({', '.join(REPORT_COLUMNS)})")
+        )
+
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2_online_scores, _v3_report_index]
 
 _JSON = ("spans", "citations", "contexts", "findings", "scores")
 
@@ -139,12 +169,14 @@ class TraceStore:
                 f"traces_url {shown_target(url)} is not a usable SQLAlchemy URL"
                 f" ({_one_line(exc)}); e.g. postgresql+psycopg://user:password@host:5432/dbname"
             ) from exc
-        if self.engine.dialect.name == "sqlite":
-            # a writer holding the lock makes readers wait a little, not fail at once
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            # a writer holding the lock makes readers wait a little, not fail at once;
+            # reports call the percentile aggregate (ragwright.costs.stats)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.shown = self.engine.url.render_as_string(hide_password=True)
         with self._errors("cannot open the trace store"):
-            self._migrate()
+            migrate(self.engine, MIGRATIONS, versions=migrations, lock_id=_LOCK_ID)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -152,29 +184,6 @@ class TraceStore:
             yield
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.shown}: {action} ({_one_line(exc)})") from exc
-
-    def _migrate(self) -> None:
-        with self.engine.connect() as conn:
-            if sa.inspect(conn).has_table(migrations.name):
-                done = set(conn.execute(sa.select(migrations.c.version)).scalars())
-                if done >= set(range(1, len(MIGRATIONS) + 1)):
-                    return
-        for version, migration in enumerate(MIGRATIONS, start=1):
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_ID)))
-                migrations.create(conn, checkfirst=True)
-                applied = conn.execute(
-                    sa.select(migrations.c.version).where(migrations.c.version == version)
-                ).first()
-                if applied is not None:
-                    continue
-                migration(conn)
-                conn.execute(
-                    migrations.insert().values(
-                        version=version, name=migration.__name__, applied_at=_now()
-                    )
-                )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -319,12 +328,18 @@ class TraceStore:
         with self._errors("cannot read traces"), self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(traces)).scalar_one())
 
+    def fetch_sql(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """All rows of a read-only query with ``:name`` parameters (the monitoring aggregates)."""
+        with self._errors("cannot read traces"), self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout = 2000")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+    register_percentiles(dbapi_conn)
 
 
 def open_trace_store(target: Path | str) -> TraceStore:

@@ -287,7 +287,11 @@ def test_a_version_1_trace_store_gains_the_report_index_and_keeps_its_rows(
             ]
             recorded = conn.execute(sa.select(versions.c.version, versions.c.name)).all()
         assert tuple(index["column_names"]) == REPORT_COLUMNS
-        assert [tuple(r) for r in recorded] == [(1, "_v1"), (2, "_v2_report_index")]
+        assert [tuple(r) for r in recorded] == [
+            (1, "_v1"),
+            (2, "_v2_online_scores"),
+            (3, "_v3_report_index"),
+        ]
         assert store_figures(store)["traces"] == 10
     finally:
         store.close()

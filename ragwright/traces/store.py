@@ -122,7 +122,6 @@ def _v3_report_index(conn: sa.Connection) -> None:
         )
 
 
-
 MIGRATIONS: list[Migration] = [_v1, _v2_online_scores, _v3_report_index]
 
 _JSON = ("spans", "citations", "contexts", "findings", "scores")

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ragwright.errors import FeedbackConflictError, TraceNotFoundError
 from ragwright.redact import redact
 from ragwright.sqlite import StoreError
+from ragwright.traces.aggregate import store_report
 from ragwright.traces.feedback import record_feedback
-from ragwright.traces.report import report
+from ragwright.traces.store import TraceFilter
 
 if TYPE_CHECKING:
     from ragwright.traces.recorder import TraceRecorder
@@ -82,8 +83,10 @@ def install(app: FastAPI, recorder: TraceRecorder | None) -> None:
 
     @router.get("/v1/traces")
     def list_traces(limit: int = 50, worst: bool = False) -> list[dict[str, Any]]:
-        rows = store_or_404().select_worst(limit) if worst else store_or_404().select()
-        return [_summary(r) for r in rows[: max(1, min(limit, 500))]]
+        limit = max(1, min(limit, 500))  # the query's limit: never every trace in memory
+        store = store_or_404()
+        rows = store.select_worst(limit) if worst else store.select(TraceFilter(limit=limit))
+        return [_summary(r) for r in rows]
 
     @router.get("/v1/traces/{request_id}")
     def show_trace(request_id: str) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def install(app: FastAPI, recorder: TraceRecorder | None) -> None:
             raise HTTPException(
                 status_code=422, detail="by must be day, prompt, index or day_prompt"
             )
-        return report(store_or_404().select(), by=by)
+        return store_report(store_or_404(), by=by)  # aggregated in SQL
 
     @router.post("/v1/labels")
     def label(request: LabelRequest) -> dict[str, Any]:

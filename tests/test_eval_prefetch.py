@@ -72,3 +72,12 @@ def test_each_question_is_embedded_once_when_batches_are_late(
     assert {text: n for text, n in counting.texts.items() if text in questions} == dict.fromkeys(
         questions, 1
     )
+
+
+def test_prefetch_chunks_start_small_and_grow_to_the_open_cases() -> None:
+    from ragwright.evals.runner import _chunk_starts
+
+    assert _chunk_starts(100, 32) == [0, 4, 12, 28, 60, 92]  # 4, 8, 16, 32, 32, 8
+    assert _chunk_starts(3, 32) == [0]
+    assert _chunk_starts(0, 32) == []
+    assert _chunk_starts(10, 2) == [0, 2, 4, 6, 8]  # never larger than the open cases

@@ -6,7 +6,9 @@ points pull in the chain, the judges and MLflow only when called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ragwright.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ragwright.evals.api import Comparison, compare, evaluate
@@ -24,9 +26,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'ragwright.evals' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

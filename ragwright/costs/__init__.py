@@ -6,7 +6,9 @@ the report) does not load the metered providers and what they import.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ragwright.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ragwright.costs.langchain import CostCallbackHandler
@@ -35,9 +37,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'ragwright.costs' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

@@ -8,7 +8,9 @@ updates what it wrote (feedback, online scores, labels). Imported lazily, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ragwright.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ragwright.traces.recorder import TraceRecorder, recorder_for
@@ -24,9 +26,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'ragwright.traces' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

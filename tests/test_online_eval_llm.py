@@ -33,24 +33,13 @@ from tests.postgres_server import (
     postgres_cluster_fixture,  # noqa: F401 - provides `postgres_cluster`
     postgres_url_fixture,  # noqa: F401 - provides `postgres_url`
 )
+from tests.test_custom_metrics import RUBRIC as TONE_RUBRIC
 
 CALL_USD = (11 + 7) * 1000 / 1e6  # the server's usage (11 in, 7 out) at $1000 per M tokens
 
-RUBRIC = """---
-description: Tone rubric - is the answer friendly? Score 1-5.
-model: judge-test
-variables:
-  question: {type: str, required: true}
-  answer: {type: str, required: true}
----
-{% block system %}
-Rate how friendly the ANSWER is, 1 (curt) to 5 (warm). Reply JSON: {"score": <1-5>, "reason": "..."}
-{% endblock %}
-{% block user %}
-QUESTION: {{ question }}
-ANSWER: {{ answer }}
-{% endblock %}
-"""
+# the offline tests' tone rubric, judged by the model this test server prices
+RUBRIC = TONE_RUBRIC.replace("model: gpt-4o-mini", "model: judge-test")
+assert "model: judge-test" in RUBRIC
 
 
 def judge_reply(body: dict[str, Any]) -> str:
